@@ -1,0 +1,143 @@
+"""Every check flashdrop makes on its inputs, and every message it raises or warns.
+
+The texts are torch 2.13's, word for word (tests/parity compares them with real torch), so code
+that matches on torch's messages keeps working. Where torch's text leaves the user guessing, a
+sentence of ours follows it.
+"""
+
+import warnings
+from typing import Any
+
+import mlx.core as mx
+
+_P_RANGE = "dropout probability has to be between 0 and 1, but got {p}"
+
+
+def check_p(p: float, low: float = 0.0, high: float = 1.0) -> None:
+    """torch's Python-level check: ``ValueError`` for p outside [0, 1].
+
+    NaN passes (every comparison with NaN is false), as in torch: it is caught later by
+    :func:`check_p_is_probability`. torch's modules compare with the ints ``0`` and ``1``, its
+    functions with ``0.0`` and ``1.0``; the caller passes the bounds so that even the
+    ``TypeError`` for a non-number p reads as torch's.
+    """
+    if p < low or p > high:
+        raise ValueError(_P_RANGE.format(p=p))
+
+
+def check_p_is_probability(p: float) -> None:
+    """torch's ATen-level check, which also rejects NaN: ``RuntimeError``."""
+    if not 0 <= p <= 1:
+        raise RuntimeError(_P_RANGE.format(p=p))
+
+
+def check_args(fn: str, input: Any, p: float) -> None:
+    """The checks every public dropout function starts with."""
+    check_array(input, fn)
+    check_p(p)
+
+
+def check_array(input: Any, fn: str) -> None:
+    """``TypeError`` for anything that is not an ``mlx.core.array``, saying how to convert it."""
+    if isinstance(input, mx.array):
+        return
+    kind = type(input)
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    if kind.__module__.startswith("torch"):
+        how = "convert a torch tensor with compat.to_mlx(tensor)"
+    elif kind.__module__.startswith("numpy"):
+        how = "convert a numpy array with mlx.core.array(a)"
+    else:
+        how = "wrap the data with mlx.core.array(...)"
+    raise TypeError(f"{fn}: expected input to be an mlx.core.array, but got {name}; {how}")
+
+
+# torch's names for the dtypes that torch and MLX share (c10::ScalarType's names).
+_TORCH_DTYPE_NAMES = {
+    mx.bool_: "Bool",
+    mx.uint8: "Byte",
+    mx.int8: "Char",
+    mx.int16: "Short",
+    mx.int32: "Int",
+    mx.int64: "Long",
+    mx.uint16: "UInt16",
+    mx.uint32: "UInt32",
+    mx.uint64: "UInt64",
+    mx.complex64: "ComplexFloat",
+}
+
+# Dtypes torch's CPU bernoulli_ has no kernel for: the draw itself fails, before any number is drawn.
+_NO_BERNOULLI_KERNEL = (mx.uint16, mx.uint32, mx.uint64, mx.complex64)
+
+
+def check_can_draw(dtype: mx.Dtype) -> None:
+    """torch's ``NotImplementedError`` for dtypes its CPU ``bernoulli_`` cannot fill."""
+    if dtype in _NO_BERNOULLI_KERNEL:
+        raise NotImplementedError(
+            f'"bernoulli_scalar_cpu_" not implemented for \'{_TORCH_DTYPE_NAMES[dtype]}\''
+            f"; dropout in training needs a floating-point input, got {dtype}"
+        )
+
+
+def check_can_scale(dtype: mx.Dtype, alpha: bool) -> None:
+    """torch's ``RuntimeError`` for integer and bool inputs, raised after the mask was drawn.
+
+    torch's alpha variants add -1 to the noise first, which turns a bool noise tensor into a
+    Long one: their message names ``Long`` for bool inputs, and so does ours.
+    """
+    if mx.issubdtype(dtype, mx.floating):
+        return
+    name = "Long" if alpha and dtype == mx.bool_ else _TORCH_DTYPE_NAMES[dtype]
+    raise RuntimeError(
+        f"result type Float can't be cast to the desired output type {name}"
+        f"; dropout in training needs a floating-point input, got {dtype}"
+    )
+
+
+def check_feature_dims(ndim: int) -> None:
+    if ndim < 2:
+        raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
+
+
+def check_dropout1d_dims(ndim: int) -> None:
+    if ndim not in (2, 3):
+        raise RuntimeError(
+            f"dropout1d: Expected 2D or 3D input, but received a {ndim}D input. "
+            "Note that dropout1d exists to provide channel-wise dropout on inputs with 1 "
+            "spatial dimension, a channel dimension, and an optional batch dimension "
+            "(i.e. 2D or 3D inputs)."
+        )
+
+
+_DEPRECATED_DIMS = (
+    "{fn}: Received a {ndim}-D input to {fn}, which is deprecated "
+    "and will result in an error in a future release. To retain the behavior "
+    "and silence this warning, please use dropout instead. Note that {fn} "
+    "exists to provide channel-wise dropout on inputs with {spatial} spatial dimensions, "
+    "a channel dimension, and an optional batch dimension (i.e. {lo}D or {hi}D inputs)."
+)
+
+_DROPOUT2D_AS_1D = (
+    "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+    "1D dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
+    "is the channel dim. This behavior will change in a future release to interpret the "
+    "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+    "channel-wise dropout behavior, please switch to using dropout1d instead."
+)
+
+
+# Both warnings point at the caller of the public function: the public function is one frame
+# up from here, its caller two.
+
+
+def warn_unexpected_dims(fn: str, ndim: int, spatial: int) -> None:
+    """``dropout2d``'s and ``dropout3d``'s ``UserWarning`` for inputs of a deprecated rank."""
+    lo, hi = spatial + 1, spatial + 2
+    if ndim not in (lo, hi):
+        message = _DEPRECATED_DIMS.format(fn=fn, ndim=ndim, spatial=spatial, lo=lo, hi=hi)
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def warn_dropout2d_as_1d() -> None:
+    """``dropout2d``'s ``UserWarning`` that a 3-D input is taken as (N, C, L), not (C, H, W)."""
+    warnings.warn(_DROPOUT2D_AS_1D, UserWarning, stacklevel=3)

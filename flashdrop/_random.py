@@ -1,0 +1,263 @@
+"""flashdrop's randomness: the two random modes, seeding, saving and restoring state, compiling.
+
+Every mask flashdrop draws comes from :func:`bernoulli`, which draws from one of two streams:
+
+- ``"mlx"`` (the default): MLX's own global generator, ``mx.random.state``. Fast, lazy, and the
+  same stream ``mx.random`` and ``mlx.nn.Dropout`` use, so ``mx.random.seed`` and an
+  ``mx.compile(..., inputs=[mx.random.state], outputs=[mx.random.state])`` cover flashdrop too.
+- ``"torch"``: torch's CPU generator, emulated with numpy's mt19937 (:class:`TorchCPUGenerator`),
+  so that after ``manual_seed(s)`` every mask is the one torch draws after ``torch.manual_seed(s)``.
+
+The state of both streams travels together: :func:`get_rng_state` returns one uint8 array, the
+first 5056 bytes laid out exactly as ``torch.get_rng_state()``, the last 8 MLX's key.
+"""
+
+import functools
+import math
+import secrets
+import struct
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+
+MODES = ("mlx", "torch")
+
+_MT_WORDS = 624
+_TORCH_HEADER = struct.Struct("<QiiQ")  # initial seed, left, seeded, next
+_TORCH_STATE_BYTES = 5056  # header, 624 u64 words, torch's normal-sampler cache
+_NORMAL_CACHE_AT = _TORCH_HEADER.size + 8 * _MT_WORDS
+_MLX_KEY_BYTES = 8
+STATE_BYTES = _TORCH_STATE_BYTES + _MLX_KEY_BYTES
+
+# Drawn in pieces this many elements long (two 32-bit words each), so the words stay in cache.
+_CHUNK = 1 << 16
+
+
+class TorchCPUGenerator:
+    """torch's default CPU generator, as far as dropout reads it.
+
+    An mt19937 (numpy's ``MT19937`` yields the same 32-bit words as torch's) seeded like
+    ``torch.manual_seed``. ``bernoulli_(q)`` on the CPU takes two words per element, ``r1`` then
+    ``r2``, forms the 53-bit integer ``k = (r1 & 0x1FFFFF) << 32 | r2``, and keeps the element when
+    ``k * 2**-53 < q``, that is when ``k < ceil(q * 2**53)``: exactly, with no rounding. Calls are
+    serialised by a lock, as torch's generator serialises them.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._lock = threading.Lock()
+        self._bits = np.random.MT19937()
+        self.manual_seed(seed)
+
+    def manual_seed(self, seed: int) -> None:
+        """Seed as ``torch.manual_seed(seed)`` does; ``seed`` is already reduced to [0, 2**64)."""
+        # mt19937's init_genrand, on the low 32 bits of the seed.
+        key = np.empty(_MT_WORDS, dtype=np.uint32)
+        word = seed & 0xFFFFFFFF
+        for i in range(_MT_WORDS):
+            key[i] = word
+            word = (1812433253 * (word ^ (word >> 30)) + i + 1) & 0xFFFFFFFF
+        with self._lock:
+            self._bits.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": _MT_WORDS}}
+            self._initial_seed = seed
+            self._next_when_spent = 0  # torch's `next` field while the table is used up
+            self._normal_cache = bytes(_TORCH_STATE_BYTES - _NORMAL_CACHE_AT)
+
+    def bernoulli(self, count: int, q: float) -> np.ndarray:
+        """The next ``count`` draws of ``bernoulli_(q)``: a bool array, True where kept."""
+        threshold = math.ceil(q * 2.0**53)  # exact: scaling by a power of two, then an integer
+        hi_limit, lo_limit = threshold >> 32, threshold & 0xFFFFFFFF
+        keep = np.empty(count, dtype=bool)
+        with self._lock:
+            for start in range(0, count, _CHUNK):
+                words = self._bits.random_raw(2 * min(_CHUNK, count - start)).astype(np.uint32)
+                hi = words[0::2] & 0x1FFFFF
+                lo = words[1::2]
+                # k < threshold, compared as (hi, lo) pairs of 32-bit halves.
+                np.logical_or(
+                    hi < hi_limit,
+                    (hi == hi_limit) & (lo < lo_limit),
+                    out=keep[start : start + len(hi)],
+                )
+            if count:
+                self._next_when_spent = _MT_WORDS
+        return keep
+
+    def get_state(self) -> bytes:
+        """The 5056 bytes ``torch.get_rng_state()`` would return for this state."""
+        with self._lock:
+            state = self._bits.state["state"]
+            pos = int(state["pos"])
+            left = _MT_WORDS + 1 - pos
+            next_ = pos if pos < _MT_WORDS else self._next_when_spent
+            header = _TORCH_HEADER.pack(self._initial_seed, left, 1, next_)
+            words = state["key"].astype("<u8").tobytes()
+            return header + words + self._normal_cache
+
+    def set_state(self, data: bytes) -> None:
+        """Take a state in ``torch.get_rng_state()``'s layout."""
+        initial_seed, left, _seeded, next_ = _TORCH_HEADER.unpack_from(data)
+        if not 1 <= left <= _MT_WORDS:
+            raise ValueError(f"set_rng_state: corrupt torch generator state (left = {left})")
+        key = np.frombuffer(data, dtype="<u8", count=_MT_WORDS, offset=_TORCH_HEADER.size)
+        with self._lock:
+            self._bits.state = {
+                "bit_generator": "MT19937",
+                "state": {"key": key.astype(np.uint32), "pos": _MT_WORDS + 1 - left},
+            }
+            self._initial_seed = initial_seed
+            self._next_when_spent = next_
+            self._normal_cache = bytes(data[_NORMAL_CACHE_AT:_TORCH_STATE_BYTES])
+
+
+# torch 2.13 seeds its generator differently at every start; so does flashdrop's torch stream.
+torch_generator = TorchCPUGenerator(secrets.randbits(64))
+_mode = "mlx"
+_tracing = threading.local()
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"random mode must be one of {MODES}, but got {mode!r}")
+    return mode
+
+
+def set_rng_mode(mode: str) -> None:
+    """Choose the stream every later mask is drawn from: ``"mlx"`` (default) or ``"torch"``.
+
+    In ``"torch"`` mode, after :func:`manual_seed`, each dropout function and module returns the
+    very bits torch returns after ``torch.manual_seed`` with the same seed, on a torch CPU build.
+    """
+    global _mode
+    _mode = _check_mode(mode)
+
+
+def get_rng_mode() -> str:
+    """The current random mode, ``"mlx"`` or ``"torch"``."""
+    return _mode
+
+
+@contextmanager
+def rng_mode(mode: str) -> Iterator[None]:
+    """Context manager: draw in ``mode`` inside the block, then go back to the previous mode.
+
+    Example::
+
+        >>> flashdrop.manual_seed(0)
+        >>> with flashdrop.rng_mode("torch"):
+        ...     y = F.dropout(x, 0.5)   # the same bits as torch.manual_seed(0); F.dropout(x, 0.5)
+    """
+    global _mode
+    previous, _mode = _mode, _check_mode(mode)
+    try:
+        yield
+    finally:
+        _mode = previous
+
+
+def manual_seed(seed: int) -> None:
+    """Seed both streams, as ``torch.manual_seed(seed)`` seeds torch's.
+
+    Args:
+        seed: an integer in [-2**63, 2**64); negative seeds wrap through 2**64, as in torch.
+    """
+    seed = int(seed)
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError("Overflow when unpacking long long")  # torch's text
+    seed %= 2**64
+    torch_generator.manual_seed(seed)
+    mx.random.seed(seed)
+
+
+def get_rng_state() -> mx.array:
+    """The state of both random streams, as a uint8 array of 5064 bytes.
+
+    The first 5056 bytes are laid out as ``torch.get_rng_state()``'s (the torch-mode stream);
+    the last 8 are MLX's key, ``mx.random.state``, as two little-endian uint32.
+    """
+    mlx_key = np.asarray(mx.random.state[0], dtype="<u4").tobytes()
+    return mx.array(np.frombuffer(torch_generator.get_state() + mlx_key, dtype=np.uint8))
+
+
+def set_rng_state(state: mx.array) -> None:
+    """Restore both streams from an array returned by :func:`get_rng_state`."""
+    if not (isinstance(state, mx.array) and state.dtype == mx.uint8 and state.shape == (STATE_BYTES,)):
+        got = f"{state.dtype} array of shape {state.shape}" if isinstance(state, mx.array) else type(state).__name__
+        raise TypeError(
+            f"set_rng_state expects the uint8 array of shape ({STATE_BYTES},) that "
+            f"flashdrop.get_rng_state() returns, but got {got}"
+        )
+    data = np.asarray(state).tobytes()
+    torch_generator.set_state(data[:_TORCH_STATE_BYTES])
+    hi, lo = np.frombuffer(data[_TORCH_STATE_BYTES:], dtype="<u4")
+    # MLX's key cannot be assigned; seeding with the 64-bit number (hi, lo) recreates it exactly.
+    mx.random.seed((int(hi) << 32) | int(lo))
+
+
+@contextmanager
+def fork_rng() -> Iterator[None]:
+    """Context manager: whatever is drawn inside, the random state is restored on exit.
+
+    Two calls made inside two separate ``fork_rng()`` blocks draw the same mask.
+    """
+    state = get_rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)
+
+
+def bernoulli(shape: Sequence[int], q: float) -> mx.array:
+    """A bool mask of ``shape``, True with probability ``q``, from the current mode's stream."""
+    if _mode == "mlx":
+        return mx.random.bernoulli(q, shape)
+    if getattr(_tracing, "active", False):
+        raise RuntimeError(
+            "flashdrop: a torch-mode dropout cannot be compiled: its mask is drawn on the host "
+            "and would be frozen into the compiled graph, repeating on every call. Compile in "
+            "'mlx' mode, or call this function without flashdrop.compile."
+        )
+    count = math.prod(shape)
+    return mx.array(torch_generator.bernoulli(count, q).reshape(shape))
+
+
+def compile(
+    fn: Callable[..., Any],
+    inputs: Any = None,
+    outputs: Any = None,
+    shapeless: bool = False,
+) -> Callable[..., Any]:
+    """``mx.compile`` with MLX's random state threaded through.
+
+    A plain ``mx.compile`` bakes the random key in at trace time, so every call of the compiled
+    function repeats one mask. This one passes ``mx.random.state`` in and out of the graph, so
+    each call draws a fresh mask, exactly as the uncompiled function would.
+
+    Args:
+        fn: the function to compile.
+        inputs, outputs, shapeless: as for ``mx.compile`` (for example a model's and an
+            optimizer's state); the random state is added to them.
+
+    Example::
+
+        >>> step = flashdrop.compile(lambda x: model(x).sum())
+    """
+
+    @functools.wraps(fn)
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        # Runs only while mx.compile traces `fn`: torch-mode draws check this flag.
+        _tracing.active = True
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _tracing.active = False
+
+    return mx.compile(
+        traced,
+        inputs=[mx.random.state, inputs],
+        outputs=[mx.random.state, outputs],
+        shapeless=shapeless,
+    )
