@@ -66,7 +66,7 @@ _TORCH_DTYPE_NAMES = {
     mx.complex64: "ComplexFloat",
 }
 
-# Dtypes torch's CPU bernoulli_ has no kernel for: the draw itself fails, before any number is drawn.
+# Dtypes torch's CPU bernoulli_ has no kernel for: the draw fails before any number is drawn.
 _NO_BERNOULLI_KERNEL = (mx.uint16, mx.uint32, mx.uint64, mx.complex64)
 
 
@@ -74,7 +74,7 @@ def check_can_draw(dtype: mx.Dtype) -> None:
     """torch's ``NotImplementedError`` for dtypes its CPU ``bernoulli_`` cannot fill."""
     if dtype in _NO_BERNOULLI_KERNEL:
         raise NotImplementedError(
-            f'"bernoulli_scalar_cpu_" not implemented for \'{_TORCH_DTYPE_NAMES[dtype]}\''
+            f"\"bernoulli_scalar_cpu_\" not implemented for '{_TORCH_DTYPE_NAMES[dtype]}'"
             f"; dropout in training needs a floating-point input, got {dtype}"
         )
 

@@ -184,8 +184,14 @@ def get_rng_state() -> mx.array:
 
 def set_rng_state(state: mx.array) -> None:
     """Restore both streams from an array returned by :func:`get_rng_state`."""
-    if not (isinstance(state, mx.array) and state.dtype == mx.uint8 and state.shape == (STATE_BYTES,)):
-        got = f"{state.dtype} array of shape {state.shape}" if isinstance(state, mx.array) else type(state).__name__
+    if not (
+        isinstance(state, mx.array) and state.dtype == mx.uint8 and state.shape == (STATE_BYTES,)
+    ):
+        got = (
+            f"{state.dtype} array of shape {state.shape}"
+            if isinstance(state, mx.array)
+            else type(state).__name__
+        )
         raise TypeError(
             f"set_rng_state expects the uint8 array of shape ({STATE_BYTES},) that "
             f"flashdrop.get_rng_state() returns, but got {got}"

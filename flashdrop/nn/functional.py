@@ -23,7 +23,9 @@ __all__ = [
 ]
 
 
-def dropout(input: mx.array, p: float = 0.5, training: bool = True, inplace: bool = False) -> mx.array:
+def dropout(
+    input: mx.array, p: float = 0.5, training: bool = True, inplace: bool = False
+) -> mx.array:
     r"""During training, randomly zeroes some elements of the input with probability :attr:`p`.
 
     Kept elements are scaled by :math:`\frac{1}{1-p}`. See :class:`flashdrop.nn.Dropout`.
@@ -59,7 +61,9 @@ def alpha_dropout(
     return _dropout.dropout(input, p, training, inplace, alpha=True)
 
 
-def dropout1d(input: mx.array, p: float = 0.5, training: bool = True, inplace: bool = False) -> mx.array:
+def dropout1d(
+    input: mx.array, p: float = 0.5, training: bool = True, inplace: bool = False
+) -> mx.array:
     r"""Randomly zero out entire channels (a channel is a 1D feature map).
 
     The :math:`j`-th channel of the :math:`i`-th sample is ``input[i, j]``. See
@@ -76,7 +80,9 @@ def dropout1d(input: mx.array, p: float = 0.5, training: bool = True, inplace: b
     return _dropout.dropout(input, p, training, inplace, feature=True, batched=input.ndim == 3)
 
 
-def dropout2d(input: mx.array, p: float = 0.5, training: bool = True, inplace: bool = False) -> mx.array:
+def dropout2d(
+    input: mx.array, p: float = 0.5, training: bool = True, inplace: bool = False
+) -> mx.array:
     r"""Randomly zero out entire channels (a channel is a 2D feature map).
 
     The :math:`j`-th channel of the :math:`i`-th sample is ``input[i, j]``. As in torch, a 3-D
@@ -96,7 +102,9 @@ def dropout2d(input: mx.array, p: float = 0.5, training: bool = True, inplace: b
     return _dropout.dropout(input, p, training, inplace, feature=True)
 
 
-def dropout3d(input: mx.array, p: float = 0.5, training: bool = True, inplace: bool = False) -> mx.array:
+def dropout3d(
+    input: mx.array, p: float = 0.5, training: bool = True, inplace: bool = False
+) -> mx.array:
     r"""Randomly zero out entire channels (a channel is a 3D feature map).
 
     The :math:`j`-th channel of the :math:`i`-th sample is ``input[i, j]``. See

@@ -53,7 +53,7 @@ class _DropoutNd(mlx.nn.Module):
 
 
 class Dropout(_DropoutNd):
-    r"""During training, randomly zeroes some of the elements of the input with probability :attr:`p`.
+    r"""During training, randomly zeroes some elements of the input with probability :attr:`p`.
 
     The zeroed elements are chosen independently on every call, from a Bernoulli distribution,
     and the kept ones are scaled by :math:`\frac{1}{1-p}`, so that in evaluation the module is
