@@ -79,14 +79,12 @@ def check_can_draw(dtype: mx.Dtype) -> None:
         )
 
 
-def check_can_scale(dtype: mx.Dtype, alpha: bool) -> None:
+def raise_cannot_scale(dtype: mx.Dtype, alpha: bool) -> None:
     """torch's ``RuntimeError`` for integer and bool inputs, raised after the mask was drawn.
 
     torch's alpha variants add -1 to the noise first, which turns a bool noise tensor into a
     Long one: their message names ``Long`` for bool inputs, and so does ours.
     """
-    if mx.issubdtype(dtype, mx.floating):
-        return
     name = "Long" if alpha and dtype == mx.bool_ else _TORCH_DTYPE_NAMES[dtype]
     raise RuntimeError(
         f"result type Float can't be cast to the desired output type {name}"

@@ -52,16 +52,43 @@ def dropout(
 
     noise_shape = _feature_noise_shape(input, batched) if feature else input.shape
     _checks.check_can_draw(input.dtype)
-    keep = _random.bernoulli(noise_shape, 1 - p)
-    # torch draws the mask before this check fails, so the stream advances even then.
-    _checks.check_can_scale(input.dtype, alpha)
+    if not mx.issubdtype(input.dtype, mx.floating):
+        # torch fails only after drawing the mask: draw it too, so the streams stay in step.
+        _random.bernoulli(noise_shape, 1 - p)
+        _checks.raise_cannot_scale(input.dtype, alpha)
 
-    if alpha:
-        scale, shift_kept, shift_dropped = _alpha_constants(input.dtype, p)
-        output = input * mx.where(keep, scale, 0) + mx.where(keep, shift_kept, shift_dropped)
+    constants = _alpha_constants(input.dtype, p) if alpha else (_scale(input.dtype, p),)
+    if _random.get_rng_mode() == "mlx":
+        output = _draw_and_apply_fused(input, noise_shape, _keep_probability(p), constants)
     else:
-        output = input * mx.where(keep, _scale(input.dtype, p), 0)
+        output = _draw_and_apply(input, noise_shape, 1 - p, constants)
     return _result(input, output, inplace)
+
+
+def _draw_and_apply(
+    input: mx.array,
+    noise_shape: tuple[int, ...],
+    q: float | mx.array,
+    constants: tuple[mx.array, ...],
+) -> mx.array:
+    """Draw the keep mask (probability ``q``) and apply torch's formula with ``constants``.
+
+    Plain dropout multiplies by the noise, ``scale`` where kept and 0 where dropped (a product,
+    not a select, so NaN and inf inputs give NaN where dropped, as in torch). Alpha dropout
+    then adds its shift for kept or dropped elements.
+    """
+    keep = _random.bernoulli(noise_shape, q)
+    if len(constants) == 1:
+        (scale,) = constants
+        return input * mx.where(keep, scale, 0)
+    scale, shift_kept, shift_dropped = constants
+    return input * mx.where(keep, scale, 0) + mx.where(keep, shift_kept, shift_dropped)
+
+
+# In mlx mode MLX draws the mask itself, so the draw and the formula compile into fused kernels
+# (the random state threaded through, so every call draws afresh). In torch mode the mask is
+# drawn on the host and cannot be compiled.
+_draw_and_apply_fused = _random.compile(_draw_and_apply)
 
 
 def _feature_noise_shape(input: mx.array, batched: bool) -> tuple[int, ...]:
@@ -89,6 +116,12 @@ def _round(value: float | mx.array, dtype: mx.Dtype) -> mx.array:
     """``value`` as float32 (float64 for float64), rounded once to ``dtype``."""
     compute = mx.float64 if dtype == mx.float64 else mx.float32
     return mx.array(value, compute).astype(dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _keep_probability(p: float) -> mx.array:
+    """1 - p as the array the fused draw takes (an array, so a new p needs no new trace)."""
+    return mx.array(1 - p, mx.float32)
 
 
 @functools.lru_cache(maxsize=256)

@@ -220,7 +220,7 @@ def bernoulli(shape: Sequence[int], q: float) -> mx.array:
     """A bool mask of ``shape``, True with probability ``q``, from the current mode's stream."""
     if _mode == "mlx":
         return mx.random.bernoulli(q, shape)
-    if getattr(_tracing, "active", False):
+    if getattr(_tracing, "depth", 0):
         raise RuntimeError(
             "flashdrop: a torch-mode dropout cannot be compiled: its mask is drawn on the host "
             "and would be frozen into the compiled graph, repeating on every call. Compile in "
@@ -254,12 +254,12 @@ def compile(
 
     @functools.wraps(fn)
     def traced(*args: Any, **kwargs: Any) -> Any:
-        # Runs only while mx.compile traces `fn`: torch-mode draws check this flag.
-        _tracing.active = True
+        # Runs only while mx.compile traces `fn`: torch-mode draws check the depth.
+        _tracing.depth = getattr(_tracing, "depth", 0) + 1
         try:
             return fn(*args, **kwargs)
         finally:
-            _tracing.active = False
+            _tracing.depth -= 1
 
     return mx.compile(
         traced,
