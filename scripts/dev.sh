@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh checkout: creates .venv on first use (flashdrop, mlx, torch 2.13.0,
 # pytest), then runs what you ask for.
-#   bash scripts/dev.sh demo [args]    the main job
-#   bash scripts/dev.sh test [args]    the test suite (pytest args pass through)
+#   bash scripts/dev.sh parity [args]  the main job: the parity report
+#   bash scripts/dev.sh test [args]    lint (ruff), then the test suite (pytest args pass through)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +17,10 @@ fi
 job=${1:-}
 shift || true
 case "$job" in
-    demo) exec .venv/bin/python -m flashdrop.demo "$@" ;;
-    test) exec .venv/bin/python -m pytest "$@" ;;
-    *) echo "usage: bash scripts/dev.sh demo|test [args...]" >&2; exit 2 ;;
+    parity) exec .venv/bin/python -m flashdrop.parity "$@" ;;
+    test)
+        .venv/bin/ruff check --quiet .
+        .venv/bin/ruff format --check --quiet flashdrop compat tests scripts
+        exec .venv/bin/python -m pytest "$@" ;;
+    *) echo "usage: bash scripts/dev.sh parity|test [args...]" >&2; exit 2 ;;
 esac

@@ -106,7 +106,7 @@ def test_streams_stay_in_step_across_ops_sizes_and_state_bytes():
 
 @pytest.mark.parametrize("name", [n for n in nn.__all__ if n != "functional"])
 def test_modules_same_bits_as_torch(name):
-    shape = (2, 6, 5, 3, 2) if name == "Dropout3d" else (4, 6, 5)
+    shape = {"Dropout2d": (4, 6, 5, 3), "Dropout3d": (2, 6, 5, 3, 2)}.get(name, (4, 6, 5))
     x = sample_input(shape, torch.float32)
     ours_m, theirs_m = getattr(nn, name)(0.35), getattr(torch.nn, name)(0.35)
     torch.manual_seed(5)

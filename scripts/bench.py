@@ -1,0 +1,474 @@
+"""Benchmark flashdrop's dropout against mlx.nn.Dropout and torch's CPU dropout, on one machine.
+
+Run from the repository root (flashdrop, mlx, numpy and torch installed)::
+
+    python scripts/bench.py                    # the full run: a few minutes
+    python scripts/bench.py --quick            # fewer rounds, no 16M workloads: well under a minute
+    python scripts/bench.py --json out.json    # also write every figure to out.json
+
+What is compared on each workload (the table ``WORKLOADS``):
+
+- ``flashdrop-mlx``: ``flashdrop.nn.functional`` in "mlx" random mode, called eagerly;
+- ``flashdrop-mlx-compiled``: the same call inside ``flashdrop.compile`` (a fresh mask per call);
+- ``mlx.nn``: MLX's own layer as a module in training mode: ``mlx.nn.Dropout``, and for channel
+  dropout ``mlx.nn.Dropout2d`` on a channels-last input of the same size, the layout that layer
+  expects (MLX has no alpha dropout);
+- ``torch``: ``torch.nn.functional``'s function on a CPU tensor, with torch's default threads
+  (and ``OMP_WAIT_POLICY=PASSIVE`` unless set otherwise: see the comment at the imports);
+- ``flashdrop-torch-mode``: flashdrop in "torch" mode, which emulates torch's CPU mt19937 stream
+  on the host with numpy (it cannot be compiled);
+- on the channel workload, ``flashdrop-mlx-element``: flashdrop's element ``F.dropout`` on the
+  very same input, the reference of the channel-dropout target.
+
+Method:
+
+- Inputs are created and evaluated (``mx.eval``) before any timing. An MLX call is timed as
+  ``mx.eval(f(x))``: MLX is lazy, so the evaluation is inside the timed region. torch is eager.
+- The implementations of a workload are timed round-robin, one call of each per round, the
+  starting one rotating from round to round (A B C, B C A, ...), after warm-up rounds that are
+  discarded (they also trace the compiled functions). Each time is the median over rounds.
+- A ratio "A vs B" is the median over rounds of ``time(A) / time(B)`` within one round: the two
+  sides of every pair were timed moments apart, so the drift of a shared machine cancels. The
+  ratios to ``mlx.nn`` and to ``torch`` come from the same rounds as the times.
+- Effective bandwidth is (bytes read + bytes written) / median time, counting the input once and
+  the output once (the mask is internal). It is set against memory copies of 16M float32 measured
+  in the same run: numpy's ``np.copyto`` and torch's ``Tensor.copy_`` into preallocated arrays,
+  and MLX's ``mx.eval(x + 0)`` (an MLX elementwise op that, like dropout, allocates its output).
+  "% copy" is relative to the fastest of the three, the nearest measured figure to the physical
+  limit dropout can approach. Workloads that fit in the CPU caches can beat a copy that does not.
+- MLX's allocator keeps freed buffers for reuse only up to its cache limit (the header prints
+  it; ``mx.set_cache_limit`` sets it). An MLX output larger than that is paged in afresh on every
+  call, which weighs on the 16M and channel workloads; the figures are taken with MLX's default.
+- Nothing here asserts speed; the "targets" section prints each goal, the measured ratio and
+  whether it is met in this run.
+"""
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+# torch's OpenMP workers spin-wait between parallel regions by default. On a small shared machine
+# (2 vCPUs here) that made torch's dropout jump between ~1 ms and ~16 ms at 64K elements from one
+# run to the next; sleeping workers give torch its stable, faster figure. Set before torch loads
+# OpenMP; an OMP_WAIT_POLICY already in the environment wins, and the header prints it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import mlx.core as mx
+import mlx.nn
+import numpy as np
+import torch
+import torch.nn.functional as TF
+
+import flashdrop
+import flashdrop.nn.functional as F
+
+P = 0.5  # the dropout probability of every workload
+COPY_ELEMENTS = 1 << 24  # the memory-copy reference: 16M float32, 64 MiB read and 64 MiB written
+
+# Implementation keys, as the JSON's "impl" gives them.
+FD_MLX = "flashdrop-mlx"
+FD_COMPILED = "flashdrop-mlx-compiled"
+MLX_NN = "mlx.nn"
+TORCH = "torch"
+FD_TORCH_MODE = "flashdrop-torch-mode"
+FD_ELEMENT = "flashdrop-mlx-element"
+
+
+# --- what is measured -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of dropout, as flashdrop, torch and mlx.nn perform it."""
+
+    flashdrop: Callable[[mx.array], mx.array]
+    torch: Callable[[torch.Tensor], torch.Tensor]
+    torch_label: str
+    mlx_nn: Callable[[], mlx.nn.Module] | None  # builds MLX's layer; None where MLX has none
+    mlx_nn_label: str = ""
+    channels_last: bool = False  # MLX's layer expects (N, H, W, C) rather than (N, C, H, W)
+
+
+KINDS = {
+    "element": Kind(
+        flashdrop=lambda x: F.dropout(x, P),
+        torch=lambda t: TF.dropout(t, P, training=True),
+        torch_label="torch F.dropout",
+        mlx_nn=lambda: mlx.nn.Dropout(P),
+        mlx_nn_label="mlx.nn.Dropout",
+    ),
+    "channel": Kind(
+        flashdrop=lambda x: F.dropout2d(x, P),
+        torch=lambda t: TF.dropout2d(t, P, training=True),
+        torch_label="torch F.dropout2d",
+        mlx_nn=lambda: mlx.nn.Dropout2d(P),
+        mlx_nn_label="mlx.nn.Dropout2d (NHWC)",
+        channels_last=True,
+    ),
+    "alpha": Kind(
+        flashdrop=lambda x: F.alpha_dropout(x, P, training=True),
+        torch=lambda t: TF.alpha_dropout(t, P, training=True),
+        torch_label="torch F.alpha_dropout",
+        mlx_nn=None,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    kind: str  # a key of KINDS
+    shape: tuple[int, ...]
+    dtype: str  # "float32" or "bfloat16"
+    rounds: int  # timed rounds in a full run
+    quick_rounds: int  # timed rounds with --quick; 0 skips the workload
+
+    def rounds_for(self, quick: bool) -> int:
+        return self.quick_rounds if quick else self.rounds
+
+
+# Rounds are sized so that each workload takes seconds on a 2-core machine.
+WORKLOADS = (
+    Workload("dropout 4K f32", "element", (1 << 12,), "float32", 400, 40),
+    Workload("dropout 64K f32", "element", (1 << 16,), "float32", 200, 20),
+    Workload("dropout 1M f32", "element", (1 << 20,), "float32", 41, 7),
+    Workload("dropout 16M f32", "element", (1 << 24,), "float32", 15, 0),
+    Workload("dropout 16M bf16", "element", (1 << 24,), "bfloat16", 11, 0),
+    Workload("dropout2d (32,256,64,64) f32", "channel", (32, 256, 64, 64), "float32", 11, 2),
+    Workload("alpha_dropout 1M f32", "alpha", (1 << 20,), "float32", 41, 7),
+    Workload("per call (32,128) f32", "element", (32, 128), "float32", 3000, 300),
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal of the issue: time(impl) / time(reference) on ``workload`` at most ``limit``."""
+
+    text: str
+    workload: str
+    impl: str
+    reference: str
+    limit: float
+
+
+TARGETS = (
+    *(
+        Target(f"mlx eager <= 1.0x mlx.nn.Dropout, {size}", f"dropout {size}", FD_MLX, MLX_NN, 1.0)
+        for size in ("4K f32", "64K f32", "1M f32", "16M f32", "16M bf16")
+    ),
+    Target("mlx eager per call <= 1.15x mlx.nn.Dropout, (32,128) f32",
+           "per call (32,128) f32", FD_MLX, MLX_NN, 1.15),
+    Target("compiled <= 0.85x eager mlx.nn.Dropout, 16M f32",
+           "dropout 16M f32", FD_COMPILED, MLX_NN, 0.85),
+    Target("torch mode <= 0.65x torch F.dropout, 1M f32",
+           "dropout 1M f32", FD_TORCH_MODE, TORCH, 0.65),
+    Target("torch mode <= 0.65x torch F.dropout, 16M f32",
+           "dropout 16M f32", FD_TORCH_MODE, TORCH, 0.65),
+    Target("dropout2d <= 0.3x element dropout on the same input",
+           "dropout2d (32,256,64,64) f32", FD_MLX, FD_ELEMENT, 0.3),
+)  # fmt: skip
+
+
+# --- timing -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One implementation on one workload: a call without arguments, timed as a whole."""
+
+    key: str
+    label: str
+    mode: str  # flashdrop's random mode while it runs, set outside the timed region
+    call: Callable[[], object]
+
+
+def time_round_robin(contenders: list[Contender], rounds: int, warmup: int) -> dict:
+    """Seconds per call of each contender, one list entry per round, rounds in step.
+
+    Each round calls every contender once, starting one further along the list each round; the
+    first ``warmup`` rounds are discarded. The garbage collector is paused while timing, so that
+    a collection does not land on one side of a pair.
+    """
+    times: dict[str, list[float]] = {c.key: [] for c in contenders}
+    gc.collect()
+    gc.disable()
+    try:
+        for r in range(warmup + rounds):
+            start = r % len(contenders)
+            for c in contenders[start:] + contenders[:start]:
+                flashdrop.set_rng_mode(c.mode)
+                t0 = time.perf_counter()
+                c.call()
+                elapsed = time.perf_counter() - t0
+                if r >= warmup:
+                    times[c.key].append(elapsed)
+    finally:
+        gc.enable()
+        flashdrop.set_rng_mode("mlx")
+    return times
+
+
+def median_ratio(a: list[float], b: list[float]) -> float:
+    """The median over rounds of a[i] / b[i], each pair timed in the same round."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+
+def warmup_rounds(rounds: int, quick: bool) -> int:
+    """A tenth of the timed rounds, at least 2 (1 with --quick): enough to trace and allocate."""
+    return max(1 if quick else 2, rounds // 10)
+
+
+# --- the copy reference -----------------------------------------------------------------------
+
+
+def measure_copies(quick: bool) -> dict:
+    """GB/s of three copies of 16M float32 (64 MiB read + 64 MiB written), timed round-robin."""
+    src = np.random.default_rng(0).standard_normal(COPY_ELEMENTS, dtype=np.float32)
+    dst = np.empty_like(src)
+    t_src, t_dst = torch.from_numpy(src.copy()), torch.empty(COPY_ELEMENTS)
+    x = mx.array(src)
+    mx.eval(x)
+    contenders = [
+        Contender("numpy np.copyto", "", "mlx", lambda: np.copyto(dst, src)),
+        Contender("torch Tensor.copy_", "", "mlx", lambda: t_dst.copy_(t_src)),
+        Contender("mlx mx.eval(x + 0)", "", "mlx", lambda: mx.eval(x + 0)),
+    ]
+    rounds = 5 if quick else 21
+    times = time_round_robin(contenders, rounds, warmup_rounds(rounds, quick))
+    moved = 2 * src.nbytes
+    return {name: moved / statistics.median(t) / 1e9 for name, t in times.items()}
+
+
+# --- running a workload -----------------------------------------------------------------------
+
+
+def make_inputs(w: Workload) -> tuple[mx.array, mx.array, torch.Tensor]:
+    """The MLX input, its channels-last counterpart for MLX's layer, and the torch input."""
+    dtype = getattr(mx, w.dtype)
+    x = mx.random.normal(w.shape, dtype=dtype, key=mx.random.key(0))
+    x_for_layer = x
+    if KINDS[w.kind].channels_last:
+        n, c, h, wd = w.shape
+        x_for_layer = mx.random.normal((n, h, wd, c), dtype=dtype, key=mx.random.key(1))
+    mx.eval(x, x_for_layer)
+    generator = torch.Generator().manual_seed(0)
+    t = torch.randn(w.shape, generator=generator, dtype=getattr(torch, w.dtype))
+    return x, x_for_layer, t
+
+
+def evaluated(fn: Callable[[mx.array], mx.array], x: mx.array) -> Callable[[], None]:
+    """A call of ``fn(x)`` that evaluates its result: MLX is lazy."""
+    return lambda: mx.eval(fn(x))
+
+
+def make_contenders(w: Workload, x: mx.array, x_for_layer: mx.array, t: torch.Tensor) -> list:
+    kind = KINDS[w.kind]
+    contenders = [
+        Contender(FD_MLX, "flashdrop mlx eager", "mlx", evaluated(kind.flashdrop, x)),
+        Contender(
+            FD_COMPILED,
+            "flashdrop mlx compiled",
+            "mlx",
+            evaluated(flashdrop.compile(kind.flashdrop), x),
+        ),
+    ]
+    if kind.mlx_nn is not None:
+        layer = kind.mlx_nn()
+        layer.train()
+        contenders.append(
+            Contender(MLX_NN, kind.mlx_nn_label, "mlx", evaluated(layer, x_for_layer))
+        )
+    contenders += [
+        Contender(TORCH, kind.torch_label, "mlx", lambda: kind.torch(t)),
+        Contender(FD_TORCH_MODE, "flashdrop torch mode", "torch", evaluated(kind.flashdrop, x)),
+    ]
+    if w.kind == "channel":
+        element = KINDS["element"].flashdrop
+        label = "(flashdrop mlx F.dropout, element)"
+        contenders.append(Contender(FD_ELEMENT, label, "mlx", evaluated(element, x)))
+    return contenders
+
+
+def run_workload(w: Workload, quick: bool, copy_gbps: float) -> list[dict]:
+    """Time every contender on ``w``; one result row per contender."""
+    rounds = w.rounds_for(quick)
+    x, x_for_layer, t = make_inputs(w)
+    contenders = make_contenders(w, x, x_for_layer, t)
+    times = time_round_robin(contenders, rounds, warmup_rounds(rounds, quick))
+    moved = 2 * x.nbytes  # the input read once, the output written once
+    rows = []
+    for c in contenders:
+        median = statistics.median(times[c.key])
+        q1, _, q3 = statistics.quantiles(times[c.key], n=4)
+        gbps = moved / median / 1e9
+        rows.append(
+            {
+                "workload": w.name,
+                "kind": w.kind,
+                "shape": list(w.shape),
+                "dtype": w.dtype,
+                "impl": c.key,
+                "label": c.label,
+                "rounds": rounds,
+                "median_s": median,
+                "q1_s": q1,
+                "q3_s": q3,
+                "ratio_vs_mlx_nn": (
+                    median_ratio(times[c.key], times[MLX_NN]) if MLX_NN in times else None
+                ),
+                "ratio_vs_torch": median_ratio(times[c.key], times[TORCH]),
+                "ratios": {k: median_ratio(times[c.key], v) for k, v in times.items()},
+                "gbps": gbps,
+                "fraction_of_copy": gbps / copy_gbps,
+            }
+        )
+    return rows
+
+
+def evaluate_targets(rows: list[dict]) -> list[dict]:
+    """Each target with its measured ratio; ``met`` is None where its workload was skipped."""
+    by_key = {(r["workload"], r["impl"]): r for r in rows}
+    results = []
+    for target in TARGETS:
+        row = by_key.get((target.workload, target.impl))
+        measured = row["ratios"][target.reference] if row else None
+        met = None if measured is None else measured <= target.limit
+        results.append({**asdict(target), "measured": measured, "met": met})
+    return results
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+
+def mlx_cache_limit() -> int:
+    """MLX's buffer-cache limit in bytes: freed buffers above it go back to the OS.
+
+    MLX has no getter; ``set_cache_limit`` returns the previous limit, which is set back at once.
+    """
+    limit = mx.set_cache_limit(mx.get_memory_limit())
+    mx.set_cache_limit(limit)
+    return limit
+
+
+def machine_info() -> dict:
+    """The machine and versions; call it first, before MLX has cached any buffer."""
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "mlx": mx.__version__,
+        "mlx_device": str(mx.default_device()),
+        "mlx_cache_limit_bytes": mlx_cache_limit(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "numpy": np.__version__,
+        "flashdrop": flashdrop.__version__,
+    }
+
+
+def format_time(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:8.1f} us"
+    return f"{seconds * 1e3:8.2f} ms"
+
+
+def format_ratio(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
+def print_report(report: dict) -> None:
+    m = report["machine"]
+    print(f"flashdrop {m['flashdrop']} dropout benchmark (p = {P}){' --quick' * report['quick']}")
+    print(f"machine: {m['platform']}, {m['machine']}, {m['cpu_count']} CPUs, python {m['python']}")
+    print(
+        f"mlx {m['mlx']} on {m['mlx_device']} (buffer cache limit "
+        f"{m['mlx_cache_limit_bytes'] / 2**20:.0f} MiB), torch {m['torch']} "
+        f"({m['torch_threads']} threads, OMP_WAIT_POLICY={m['omp_wait_policy']}), "
+        f"numpy {m['numpy']}"
+    )
+    copies = report["copy_gbps"]
+    print("memory copy, 16M float32 (64 MiB read + 64 MiB written): " + ", ".join(
+        f"{name} {gbps:.1f} GB/s" for name, gbps in copies.items()
+    ))  # fmt: skip
+    print(f"'% copy' is relative to the fastest, {report['copy_reference']}.")
+    print("time: median over rounds; ratios: median of per-round ratios (the lower, the faster)")
+    print()
+
+    header = (
+        f"{'workload':<30} {'implementation':<36} {'median':>11} {'vs mlx.nn':>9} "
+        f"{'vs torch':>8} {'GB/s':>7} {'% copy':>6} {'IQR%':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    previous = None
+    for r in report["rows"]:
+        if previous is not None and r["workload"] != previous:
+            print()
+        name = r["workload"] if r["workload"] != previous else ""
+        previous = r["workload"]
+        spread = 100 * (r["q3_s"] - r["q1_s"]) / r["median_s"]
+        print(
+            f"{name:<30} {r['label']:<36} {format_time(r['median_s']):>11} "
+            f"{format_ratio(r['ratio_vs_mlx_nn']):>9} {format_ratio(r['ratio_vs_torch']):>8} "
+            f"{r['gbps']:7.2f} {100 * r['fraction_of_copy']:5.0f}% {spread:4.0f}%"
+        )
+    print()
+    print("targets (from the issue; reported, never asserted)")
+    for t in report["targets"]:
+        if t["met"] is None:
+            measured, status = "-", "not measured (--quick)"
+        else:
+            measured, status = f"{t['measured']:.2f}x", "met" if t["met"] else "NOT MET"
+        print(f"  {t['text']:<58} limit {t['limit']:.2f}x  measured {measured:>6}  {status}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, no 16M workloads")
+    parser.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
+    args = parser.parse_args(argv)
+
+    machine = machine_info()
+    flashdrop.set_rng_mode("mlx")
+    flashdrop.manual_seed(0)
+    started = time.perf_counter()
+    copies = measure_copies(args.quick)
+    reference = max(copies, key=copies.get)
+    rows: list[dict] = []
+    for w in WORKLOADS:
+        rounds = w.rounds_for(args.quick)
+        if rounds == 0:
+            continue
+        t0 = time.perf_counter()
+        rows += run_workload(w, args.quick, copies[reference])
+        print(f"  {w.name}: {rounds} rounds, {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+
+    report = {
+        "machine": machine,
+        "quick": args.quick,
+        "p": P,
+        "copy_gbps": copies,
+        "copy_reference": reference,
+        "rows": rows,
+        "targets": evaluate_targets(rows),
+        "total_s": time.perf_counter() - started,
+    }
+    print_report(report)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""The parity report, ``python -m flashdrop.parity``: it runs, it passes, and it can fail."""
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import compat
+import flashdrop.nn.functional as F
+from flashdrop import _dropout, nn, parity
+
+ROOT = Path(__file__).resolve().parents[2]
+SUMMARY = re.compile(
+    r"^(\d+) rows: (\d+) bit-exact, (\d+) statistically equivalent, (\d+) failed$", re.M
+)
+
+
+def run_module(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_quick_report_passes_and_covers_every_op_and_both_modes():
+    result = run_module("-m", "flashdrop.parity", "--quick")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    summary = SUMMARY.search(out)
+    assert summary, out[-2000:]
+    rows, exact, equivalent, failed = map(int, summary.groups())
+    assert failed == 0
+    assert rows == exact + equivalent > 0
+    assert out.rstrip().splitlines()[-1] == summary.group(0)
+    assert out.startswith(f"flashdrop {parity.flashdrop.__version__} parity report: torch ")
+    table = [line for line in out.splitlines() if line.startswith(("F.", "nn."))]
+    assert len(table) == rows
+    modes = {re.search(r"\s(torch|mlx)\s", line).group(1) for line in table}
+    assert modes == {"torch", "mlx"}
+    ops = {line.split()[0] for line in table}
+    for name in F.__all__:
+        assert f"F.{name}" in ops
+    for name in nn.__all__:
+        if name != "functional":
+            assert f"nn.{name}" in ops
+    assert "false-failure rate" in out
+    assert f"[{rows}/{rows}]" in result.stderr  # progress, as plain lines when not a terminal
+
+
+def test_plot_without_matplotlib_exits_2_with_the_install_hint(tmp_path):
+    png = tmp_path / "keep.png"
+    code = (
+        "import sys\n"
+        "sys.modules['matplotlib'] = None\n"  # as if not installed
+        "from flashdrop.parity import main\n"
+        f"sys.exit(main(['--quick', '--plot', {str(png)!r}]))\n"
+    )
+    result = run_module("-c", code)
+    assert result.returncode == 2
+    assert "pip install 'flashdrop[plot]'" in result.stderr
+    assert "[1/" not in result.stderr  # nothing ran
+    assert not png.exists()
+
+
+def test_plot_draws_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "keep.png"
+    parity.draw_plot(parity.import_pyplot(), compat.import_torch(), str(png), calls=20, seed=0)
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_p_value_of_equal_proportions_is_one():
+    assert parity.two_proportion_p_value(500, 1000, 500, 1000) == 1.0
+    assert parity.two_proportion_p_value(5000, 10000, 500, 1000) == 1.0
+    # p = 0 and p = 1: every draw went the same way on both sides.
+    assert parity.two_proportion_p_value(0, 1000, 0, 50) == 1.0
+    assert parity.two_proportion_p_value(1000, 1000, 50, 50) == 1.0
+
+
+def test_p_value_known_values():
+    # 60/100 vs 40/100: pooled 0.5, z = 0.2 / sqrt(0.25 * 0.02) = 2*sqrt(2), p = erfc(2).
+    assert parity.two_proportion_p_value(60, 100, 40, 100) == pytest.approx(math.erfc(2))
+    assert parity.two_proportion_p_value(60, 100, 40, 100) == pytest.approx(0.0046777, rel=1e-4)
+    assert parity.two_proportion_p_value(40, 100, 60, 100) == pytest.approx(math.erfc(2))
+    # A small difference over few draws is no evidence.
+    assert parity.two_proportion_p_value(51, 100, 49, 100) > 0.7
+
+
+def test_p_value_of_a_huge_difference_is_tiny():
+    assert parity.two_proportion_p_value(50_000, 100_000, 52_000, 100_000) < 1e-15
+    assert parity.two_proportion_p_value(9000, 10_000, 1000, 10_000) < 1e-300
+
+
+def test_p_value_needs_draws():
+    with pytest.raises(ValueError):
+        parity.two_proportion_p_value(0, 0, 1, 2)
+
+
+def row(label, mode, dtype="float32", p=0.5):
+    op = next(op for op in parity.OPS if op.label == label)
+    return parity.run_row(compat.import_torch(), parity.QUICK, op, op.cases[0], dtype, p, mode, 7)
+
+
+@pytest.mark.parametrize("label", ["F.dropout", "nn.FeatureAlphaDropout"])
+@pytest.mark.parametrize("mode", parity.MODES)
+def test_a_correct_row_passes(label, mode):
+    result = row(label, mode)
+    assert not result.failed, result.problems
+    assert result.ours.draws >= (parity.QUICK.draws if mode == "mlx" else 1)
+
+
+def test_a_wrong_keep_probability_fails_the_statistical_row(monkeypatch):
+    import mlx.core as mx
+
+    monkeypatch.setattr(_dropout, "_keep_probability", lambda p: mx.array(1 - p + 0.03))
+    result = row("nn.Dropout2d", "mlx")
+    assert result.ours.clean  # the values are right, the rate is not
+    assert result.p_value < parity.P_VALUE_THRESHOLD
+    assert result.failed
+
+
+def test_wrong_values_fail_both_modes(monkeypatch):
+    import mlx.core as mx
+
+    scale = _dropout._scale
+    monkeypatch.setattr(_dropout, "_scale", lambda dtype, p: scale(dtype, p) * mx.array(1.001))
+    torch_row, mlx_row = row("F.dropout", "torch"), row("F.dropout", "mlx")
+    assert torch_row.bit_exact is False and torch_row.failed
+    assert not mlx_row.ours.clean and mlx_row.failed
+
+
+def test_a_mask_per_element_fails_feature_dropout(monkeypatch):
+    monkeypatch.setattr(_dropout, "_feature_noise_shape", lambda input, batched: input.shape)
+    result = row("F.dropout3d", "mlx")
+    assert result.ours.split > 0 and result.failed
