@@ -33,8 +33,23 @@ _NORMAL_CACHE_AT = _TORCH_HEADER.size + 8 * _MT_WORDS
 _MLX_KEY_BYTES = 8
 STATE_BYTES = _TORCH_STATE_BYTES + _MLX_KEY_BYTES
 
-# Drawn in pieces this many elements long (two 32-bit words each), so the words stay in cache.
+# Drawn in pieces this many elements long (one 64-bit pair of words each), so they stay in cache.
 _CHUNK = 1 << 16
+_LOW_53_BITS = (1 << 53) - 1
+
+
+def _pairs_come_high_first() -> bool:
+    """Whether numpy's 64-bit MT19937 output is ``first word << 32 | second word``.
+
+    numpy builds it as ``(uint64_t)next32() << 32 | next32()`` in C, where the order of the two
+    calls is the compiler's choice; every build checked puts the first call first. Checked once.
+    """
+    words = np.random.MT19937(0).random_raw(2)
+    pair = np.random.Generator(np.random.MT19937(0)).integers(2**64, dtype=np.uint64)
+    return int(pair) == int(words[0]) << 32 | int(words[1])
+
+
+_PAIRS_HIGH_FIRST = _pairs_come_high_first()
 
 
 class TorchCPUGenerator:
@@ -50,6 +65,7 @@ class TorchCPUGenerator:
     def __init__(self, seed: int) -> None:
         self._lock = threading.Lock()
         self._bits = np.random.MT19937()
+        self._integers = np.random.Generator(self._bits).integers  # draws from self._bits
         self.manual_seed(seed)
 
     def manual_seed(self, seed: int) -> None:
@@ -69,22 +85,22 @@ class TorchCPUGenerator:
     def bernoulli(self, count: int, q: float) -> np.ndarray:
         """The next ``count`` draws of ``bernoulli_(q)``: a bool array, True where kept."""
         threshold = math.ceil(q * 2.0**53)  # exact: scaling by a power of two, then an integer
-        hi_limit, lo_limit = threshold >> 32, threshold & 0xFFFFFFFF
         keep = np.empty(count, dtype=bool)
         with self._lock:
             for start in range(0, count, _CHUNK):
-                words = self._bits.random_raw(2 * min(_CHUNK, count - start)).astype(np.uint32)
-                hi = words[0::2] & 0x1FFFFF
-                lo = words[1::2]
-                # k < threshold, compared as (hi, lo) pairs of 32-bit halves.
-                np.logical_or(
-                    hi < hi_limit,
-                    (hi == hi_limit) & (lo < lo_limit),
-                    out=keep[start : start + len(hi)],
-                )
+                k = self._pairs(min(_CHUNK, count - start))
+                k &= _LOW_53_BITS  # k = (r1 & 0x1FFFFF) << 32 | r2, compared in one 64-bit op
+                np.less(k, threshold, out=keep[start : start + len(k)])
             if count:
                 self._next_when_spent = _MT_WORDS
         return keep
+
+    def _pairs(self, count: int) -> np.ndarray:
+        """The next ``2 * count`` words as ``count`` uint64 ``r1 << 32 | r2``; the lock is held."""
+        if _PAIRS_HIGH_FIRST:  # numpy's 64-bit output: one call per pair, no 32-bit halves
+            return self._integers(2**64, size=count, dtype=np.uint64)
+        words = self._bits.random_raw(2 * count)
+        return (words[0::2] << 32) | words[1::2]
 
     def get_state(self) -> bytes:
         """The 5056 bytes ``torch.get_rng_state()`` would return for this state."""
