@@ -139,3 +139,69 @@ def warn_unexpected_dims(fn: str, ndim: int, spatial: int) -> None:
 def warn_dropout2d_as_1d() -> None:
     """``dropout2d``'s ``UserWarning`` that a 3-D input is taken as (N, C, L), not (C, H, W)."""
     warnings.warn(_DROPOUT2D_AS_1D, UserWarning, stacklevel=3)
+
+
+def check_channel_dim(fn: str, channel_dim: int) -> None:
+    """``ValueError`` unless ``channel_dim`` is 1 (channels first) or -1 (channels last)."""
+    if isinstance(channel_dim, bool) or channel_dim not in (1, -1):
+        raise ValueError(
+            f"{fn}: channel_dim must be 1 (channels first, torch's (N, C, *) layout) or -1 "
+            f"(channels last, the (N, *, C) layout of MLX's convolutions), but got {channel_dim!r}"
+        )
+
+
+# torchvision.ops' texts (its drop_block functions end theirs with a period); flashdrop's own
+# functions beyond torch.nn (drop_path, locked_dropout) use the same wording.
+_DROP_P_RANGE = "drop probability has to be between 0 and 1, but got {p}"
+
+
+def check_drop_probability(p: float, end: str = "") -> None:
+    """torchvision's ``ValueError`` for p outside [0, 1]; NaN is rejected here too (torchvision
+    lets it through to a ``bernoulli_`` error)."""
+    if not 0 <= p <= 1:
+        raise ValueError(_DROP_P_RANGE.format(p=p) + end)
+
+
+def check_stochastic_depth_mode(mode: str) -> None:
+    if mode not in ["batch", "row"]:
+        raise ValueError(f"mode has to be either 'batch' or 'row', but got {mode}")
+
+
+def check_has_batch(fn: str, ndim: int) -> None:
+    """A mask per sample needs a batch axis; torchvision and timm fail with an IndexError."""
+    if ndim == 0:
+        raise ValueError(f"{fn}: drops whole samples of an (N, *) input, but got a 0-D input")
+
+
+def check_drop_block_dims(fn: str, ndim: int, expected: int) -> None:
+    if ndim != expected:
+        raise ValueError(
+            f"input should be {expected} dimensional. Got {ndim} dimensions."
+            f"; {fn} takes (N, C, {'D, ' if expected == 5 else ''}H, W)"
+        )
+
+
+def check_block_size(block_size: int) -> None:
+    """torchvision's ``ValueError`` for an even block size (after clamping to the input's size:
+    blocks are centred on a pixel), and ours for a block size below 1."""
+    if block_size < 1:
+        raise ValueError(f"block_size must be a positive odd integer, but got {block_size}")
+    if block_size % 2 == 0:
+        raise ValueError(
+            f"block size should be odd. Got {block_size} which is even."
+            "; block_size is clamped to the smallest spatial size first, which must then be odd"
+        )
+
+
+def check_floating(fn: str, dtype: mx.Dtype) -> None:
+    if not mx.issubdtype(dtype, mx.floating):
+        raise TypeError(f"{fn}: expected a floating-point input in training, but got {dtype}")
+
+
+def check_locked_dropout_dims(ndim: int) -> None:
+    if ndim not in (2, 3):
+        raise ValueError(
+            f"locked_dropout: Expected 2D (unbatched) or 3D (batched) input, but received a "
+            f"{ndim}D input; it takes (L, N, H), (N, L, H) with batch_first=True, or (L, H), "
+            "as torch.nn.RNN does"
+        )

@@ -1,21 +1,35 @@
-"""torch.nn's dropout layers for MLX: ``from flashdrop import nn``."""
+"""torch.nn's dropout layers and the dropout family beyond, on MLX: ``from flashdrop import nn``.
+
+Beyond torch.nn: :class:`StochasticDepth`, :class:`DropBlock2d` and :class:`DropBlock3d`
+(torchvision.ops), :class:`DropPath` (timm), :class:`LockedDropout` (AWD-LSTM).
+"""
 
 from flashdrop.nn import functional
 from flashdrop.nn.modules import (
     AlphaDropout,
+    DropBlock2d,
+    DropBlock3d,
     Dropout,
     Dropout1d,
     Dropout2d,
     Dropout3d,
+    DropPath,
     FeatureAlphaDropout,
+    LockedDropout,
+    StochasticDepth,
 )
 
 __all__ = [
     "AlphaDropout",
+    "DropBlock2d",
+    "DropBlock3d",
+    "DropPath",
     "Dropout",
     "Dropout1d",
     "Dropout2d",
     "Dropout3d",
     "FeatureAlphaDropout",
+    "LockedDropout",
+    "StochasticDepth",
     "functional",
 ]

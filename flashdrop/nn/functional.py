@@ -1,8 +1,13 @@
-r"""torch.nn.functional's six dropout functions, on ``mlx.core.array``.
+r"""torch.nn.functional's six dropout functions, and the dropout family beyond torch.nn, on
+``mlx.core.array``.
 
-Same signatures, defaults, errors and warnings as torch 2.13. Each function is torch's Python
-layer (argument checks, deprecation warnings, unbatched inputs); the masks and formulas are drawn
-and applied in one place, :mod:`flashdrop._dropout`.
+The six have the same signatures, defaults, errors and warnings as torch 2.13; the channel ones
+add a keyword-only ``channel_dim`` for channels-last inputs. The others follow their published
+definitions: :func:`stochastic_depth`, :func:`drop_block2d` and :func:`drop_block3d` are
+torchvision.ops', :func:`drop_path` is timm's, :func:`locked_dropout` AWD-LSTM's. Each function
+is the Python layer (argument checks, warnings, unbatched inputs); the masks and formulas are
+drawn and applied in one place, :mod:`flashdrop._dropout`, and in torch mode give the bits the
+original gives on torch's CPU after the same seed.
 
 ``inplace=True`` writes the result into the input array object itself (every reference to it
 sees the new values) and returns it. MLX has no views: ``F.dropout(x[0], inplace=True)`` writes
@@ -15,11 +20,16 @@ from flashdrop import _checks, _dropout
 
 __all__ = [
     "alpha_dropout",
+    "drop_block2d",
+    "drop_block3d",
+    "drop_path",
     "dropout",
     "dropout1d",
     "dropout2d",
     "dropout3d",
     "feature_alpha_dropout",
+    "locked_dropout",
+    "stochastic_depth",
 ]
 
 
@@ -62,78 +72,286 @@ def alpha_dropout(
 
 
 def dropout1d(
-    input: mx.array, p: float = 0.5, training: bool = True, inplace: bool = False
+    input: mx.array,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    channel_dim: int = 1,
 ) -> mx.array:
     r"""Randomly zero out entire channels (a channel is a 1D feature map).
 
-    The :math:`j`-th channel of the :math:`i`-th sample is ``input[i, j]``. See
-    :class:`flashdrop.nn.Dropout1d`.
+    The :math:`j`-th channel of the :math:`i`-th sample is ``input[i, j]``, or
+    ``input[i, ..., j]`` with ``channel_dim=-1``. See :class:`flashdrop.nn.Dropout1d`.
 
     Args:
-        input: an ``mx.array`` of shape :math:`(N, C, L)` or :math:`(C, L)`.
+        input: an ``mx.array`` of shape :math:`(N, C, L)` or :math:`(C, L)`; with
+            ``channel_dim=-1``, :math:`(N, L, C)` or :math:`(L, C)`.
         p: probability of a channel to be zeroed. Default: 0.5
         training: apply dropout if is ``True``. Default: ``True``
         inplace: If set to ``True``, will do this operation in-place. Default: ``False``
+        channel_dim: ``1`` (default, torch's channels-first layout) or ``-1`` (channels last,
+            the layout of MLX's convolutions). Keyword only; not in torch.
     """
     _checks.check_args("dropout1d", input, p)
+    _checks.check_channel_dim("dropout1d", channel_dim)
     _checks.check_dropout1d_dims(input.ndim)
-    return _dropout.dropout(input, p, training, inplace, feature=True, batched=input.ndim == 3)
+    return _dropout.dropout(
+        input, p, training, inplace, feature=True, batched=input.ndim == 3, channel_dim=channel_dim
+    )
 
 
 def dropout2d(
-    input: mx.array, p: float = 0.5, training: bool = True, inplace: bool = False
+    input: mx.array,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    channel_dim: int = 1,
 ) -> mx.array:
     r"""Randomly zero out entire channels (a channel is a 2D feature map).
 
-    The :math:`j`-th channel of the :math:`i`-th sample is ``input[i, j]``. As in torch, a 3-D
-    input is taken as :math:`(N, C, L)` (with a warning), not as an unbatched :math:`(C, H, W)`.
-    See :class:`flashdrop.nn.Dropout2d`.
+    The :math:`j`-th channel of the :math:`i`-th sample is ``input[i, j]``, or
+    ``input[i, ..., j]`` with ``channel_dim=-1``. As in torch, a channels-first 3-D input is
+    taken as :math:`(N, C, L)` (with a warning), not as an unbatched :math:`(C, H, W)`; a
+    channels-last 3-D input is the unbatched :math:`(H, W, C)` (no warning: the legacy reading
+    is torch's, for torch's layout). See :class:`flashdrop.nn.Dropout2d`.
 
     Args:
-        input: an ``mx.array`` of shape :math:`(N, C, H, W)`.
+        input: an ``mx.array`` of shape :math:`(N, C, H, W)`; with ``channel_dim=-1``,
+            :math:`(N, H, W, C)` or :math:`(H, W, C)`.
         p: probability of a channel to be zeroed. Default: 0.5
         training: apply dropout if is ``True``. Default: ``True``
         inplace: If set to ``True``, will do this operation in-place. Default: ``False``
+        channel_dim: ``1`` (default, torch's channels-first layout) or ``-1`` (channels last,
+            the layout of MLX's convolutions). Keyword only; not in torch.
     """
     _checks.check_args("dropout2d", input, p)
+    _checks.check_channel_dim("dropout2d", channel_dim)
     _checks.warn_unexpected_dims("dropout2d", input.ndim, spatial=2)
-    if input.ndim == 3:
+    if input.ndim == 3 and channel_dim == 1:
         _checks.warn_dropout2d_as_1d()
-    return _dropout.dropout(input, p, training, inplace, feature=True)
+    batched = channel_dim == 1 or input.ndim != 3
+    return _dropout.dropout(
+        input, p, training, inplace, feature=True, batched=batched, channel_dim=channel_dim
+    )
 
 
 def dropout3d(
-    input: mx.array, p: float = 0.5, training: bool = True, inplace: bool = False
+    input: mx.array,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    channel_dim: int = 1,
 ) -> mx.array:
     r"""Randomly zero out entire channels (a channel is a 3D feature map).
 
-    The :math:`j`-th channel of the :math:`i`-th sample is ``input[i, j]``. See
-    :class:`flashdrop.nn.Dropout3d`.
+    The :math:`j`-th channel of the :math:`i`-th sample is ``input[i, j]``, or
+    ``input[i, ..., j]`` with ``channel_dim=-1``. See :class:`flashdrop.nn.Dropout3d`.
 
     Args:
-        input: an ``mx.array`` of shape :math:`(N, C, D, H, W)` or :math:`(C, D, H, W)`.
+        input: an ``mx.array`` of shape :math:`(N, C, D, H, W)` or :math:`(C, D, H, W)`; with
+            ``channel_dim=-1``, :math:`(N, D, H, W, C)` or :math:`(D, H, W, C)`.
         p: probability of a channel to be zeroed. Default: 0.5
         training: apply dropout if is ``True``. Default: ``True``
         inplace: If set to ``True``, will do this operation in-place. Default: ``False``
+        channel_dim: ``1`` (default, torch's channels-first layout) or ``-1`` (channels last,
+            the layout of MLX's convolutions). Keyword only; not in torch.
     """
     _checks.check_args("dropout3d", input, p)
+    _checks.check_channel_dim("dropout3d", channel_dim)
     _checks.warn_unexpected_dims("dropout3d", input.ndim, spatial=3)
-    return _dropout.dropout(input, p, training, inplace, feature=True, batched=input.ndim == 5)
+    return _dropout.dropout(
+        input, p, training, inplace, feature=True, batched=input.ndim == 5, channel_dim=channel_dim
+    )
 
 
 def feature_alpha_dropout(
-    input: mx.array, p: float = 0.5, training: bool = False, inplace: bool = False
+    input: mx.array,
+    p: float = 0.5,
+    training: bool = False,
+    inplace: bool = False,
+    *,
+    channel_dim: int = 1,
 ) -> mx.array:
     r"""Randomly mask out entire channels with alpha dropout (a channel is a feature map).
 
-    The :math:`j`-th channel of the :math:`i`-th sample is ``input[i, j]``. Note ``training``
-    defaults to ``False`` here, as in torch. See :class:`flashdrop.nn.FeatureAlphaDropout`.
+    The :math:`j`-th channel of the :math:`i`-th sample is ``input[i, j]``, or
+    ``input[i, ..., j]`` with ``channel_dim=-1``. Note ``training`` defaults to ``False`` here,
+    as in torch. See :class:`flashdrop.nn.FeatureAlphaDropout`.
 
     Args:
-        input: an ``mx.array`` of shape :math:`(N, C, *)`.
+        input: an ``mx.array`` of shape :math:`(N, C, *)`; with ``channel_dim=-1``,
+            :math:`(N, *, C)`. As in torch, the first axis is always the batch.
         p: probability of a channel to be dropped. Default: 0.5
         training: apply dropout if is ``True``. Default: ``False``
         inplace: If set to ``True``, will do this operation in-place. Default: ``False``
+        channel_dim: ``1`` (default, torch's channels-first layout) or ``-1`` (channels last,
+            the layout of MLX's convolutions). Keyword only; not in torch.
     """
     _checks.check_args("feature_alpha_dropout", input, p)
-    return _dropout.dropout(input, p, training, inplace, feature=True, alpha=True)
+    _checks.check_channel_dim("feature_alpha_dropout", channel_dim)
+    return _dropout.dropout(
+        input, p, training, inplace, feature=True, alpha=True, channel_dim=channel_dim
+    )
+
+
+def stochastic_depth(input: mx.array, p: float, mode: str, training: bool = True) -> mx.array:
+    r"""Stochastic depth (torchvision.ops): randomly drop the whole input, or whole samples.
+
+    From "Deep Networks with Stochastic Depth"; meant for the residual branch of a block:
+    ``x + stochastic_depth(branch(x), p, "row")``. Survivors are scaled by :math:`\frac{1}{1-p}`;
+    ``p == 1`` gives zeros. See :class:`flashdrop.nn.StochasticDepth`.
+
+    Args:
+        input: an ``mx.array`` of shape :math:`(N, *)`; any shape with ``mode="batch"``.
+        p: probability of the input (or a sample) to be zeroed.
+        mode: ``"batch"`` drops the whole input, ``"row"`` each sample ``input[i]`` on its own.
+        training: apply stochastic depth if is ``True``. Default: ``True``
+
+    Example::
+
+        >>> y = F.stochastic_depth(mx.ones((8, 16)), p=0.2, mode="row")
+    """
+    _checks.check_array(input, "stochastic_depth")
+    _checks.check_drop_probability(p)
+    _checks.check_stochastic_depth_mode(mode)
+    if not training or p == 0.0:
+        return input
+    if mode == "row":
+        _checks.check_has_batch("stochastic_depth", input.ndim)
+        noise_shape = input.shape[:1] + (1,) * (input.ndim - 1)
+    else:
+        noise_shape = (1,) * input.ndim
+    return _dropout.drop(input, noise_shape, p)
+
+
+def drop_path(
+    x: mx.array, drop_prob: float = 0.0, training: bool = False, scale_by_keep: bool = True
+) -> mx.array:
+    r"""Drop paths per sample (timm): stochastic depth of the residual branch, ``"row"`` mode.
+
+    Each sample ``x[i]`` is zeroed with probability :attr:`drop_prob`; survivors are scaled by
+    :math:`\frac{1}{1-p}` if :attr:`scale_by_keep`. Note ``training`` defaults to ``False``, as in
+    timm. See :class:`flashdrop.nn.DropPath`.
+
+    Args:
+        x: an ``mx.array`` of shape :math:`(N, *)`.
+        drop_prob: probability of a sample to be zeroed. Default: 0.0
+        training: apply drop path if is ``True``. Default: ``False``
+        scale_by_keep: scale the survivors by :math:`\frac{1}{1-p}`. Default: ``True``
+
+    Example::
+
+        >>> y = x + F.drop_path(branch(x), 0.1, training=True)
+    """
+    _checks.check_array(x, "drop_path")
+    _checks.check_drop_probability(drop_prob)
+    if drop_prob == 0.0 or not training:
+        return x
+    _checks.check_has_batch("drop_path", x.ndim)
+    return _dropout.drop(x, x.shape[:1] + (1,) * (x.ndim - 1), drop_prob, scale_by_keep)
+
+
+def drop_block2d(
+    input: mx.array,
+    p: float,
+    block_size: int,
+    inplace: bool = False,
+    eps: float = 1e-06,
+    training: bool = True,
+) -> mx.array:
+    r"""DropBlock (torchvision.ops): zero square blocks of each channel, and rescale.
+
+    From "DropBlock: A regularization method for convolutional networks". Block centres are
+    drawn with probability :math:`\gamma = \frac{p H W}{s^2 (H - s + 1)(W - s + 1)}` (``s`` the
+    block size, clamped to :math:`\min(s, H, W)`, which must be odd), so that about a fraction
+    :attr:`p` of the input is dropped; the output is scaled by
+    :math:`\frac{\text{numel}}{\epsilon + \text{kept}}`. See :class:`flashdrop.nn.DropBlock2d`.
+
+    Args:
+        input: an ``mx.array`` of shape :math:`(N, C, H, W)` (channels first).
+        p: probability of an element to be dropped.
+        block_size: size of the square blocks dropped; odd.
+        inplace: If set to ``True``, will do this operation in-place. Default: ``False``
+        eps: added to the denominator of the scale. Default: 1e-6
+        training: apply DropBlock if is ``True``. Default: ``True``
+
+    Example::
+
+        >>> y = F.drop_block2d(mx.ones((2, 8, 16, 16)), p=0.1, block_size=3)
+    """
+    return _drop_block("drop_block2d", 4, input, p, block_size, inplace, eps, training)
+
+
+def drop_block3d(
+    input: mx.array,
+    p: float,
+    block_size: int,
+    inplace: bool = False,
+    eps: float = 1e-06,
+    training: bool = True,
+) -> mx.array:
+    r"""DropBlock (torchvision.ops) of cubic blocks: :func:`drop_block2d` with a depth axis.
+
+    :math:`\gamma = \frac{p D H W}{s^3 (D - s + 1)(H - s + 1)(W - s + 1)}`. See
+    :class:`flashdrop.nn.DropBlock3d`.
+
+    Args:
+        input: an ``mx.array`` of shape :math:`(N, C, D, H, W)` (channels first).
+        p: probability of an element to be dropped.
+        block_size: size of the cubic blocks dropped; odd.
+        inplace: If set to ``True``, will do this operation in-place. Default: ``False``
+        eps: added to the denominator of the scale. Default: 1e-6
+        training: apply DropBlock if is ``True``. Default: ``True``
+    """
+    return _drop_block("drop_block3d", 5, input, p, block_size, inplace, eps, training)
+
+
+def _drop_block(
+    fn: str,
+    ndim: int,
+    input: mx.array,
+    p: float,
+    block_size: int,
+    inplace: bool,
+    eps: float,
+    training: bool,
+) -> mx.array:
+    _checks.check_array(input, fn)
+    _checks.check_drop_probability(p, end=".")
+    _checks.check_drop_block_dims(fn, input.ndim, ndim)
+    if not training or p == 0.0:
+        return input
+    return _dropout.drop_block(input, p, block_size, inplace, eps)
+
+
+def locked_dropout(
+    input: mx.array, p: float = 0.5, training: bool = True, batch_first: bool = False
+) -> mx.array:
+    r"""Locked (variational) dropout of AWD-LSTM: one mask per sequence, shared over time.
+
+    Each feature ``input[:, n, h]`` is zeroed for every time step at once with probability
+    :attr:`p`; kept ones are scaled by :math:`\frac{1}{1-p}`; ``p == 1`` gives zeros. See
+    :class:`flashdrop.nn.LockedDropout`.
+
+    Args:
+        input: an ``mx.array`` of shape :math:`(L, N, H)`, :math:`(N, L, H)` with
+            ``batch_first=True``, or unbatched :math:`(L, H)`, as ``torch.nn.RNN`` takes.
+        p: probability of a feature to be zeroed. Default: 0.5
+        training: apply dropout if is ``True``. Default: ``True``
+        batch_first: the input is :math:`(N, L, H)`. Default: ``False``
+
+    Example::
+
+        >>> y = F.locked_dropout(mx.ones((35, 8, 400)), p=0.3)
+    """
+    _checks.check_args("locked_dropout", input, p)
+    _checks.check_p_is_probability(p)
+    _checks.check_locked_dropout_dims(input.ndim)
+    if not training or p == 0:
+        return input
+    time_axis = 1 if batch_first and input.ndim == 3 else 0
+    noise_shape = (*input.shape[:time_axis], 1, *input.shape[time_axis + 1 :])
+    return _dropout.drop(input, noise_shape, p)

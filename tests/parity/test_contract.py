@@ -18,8 +18,30 @@ import compat
 import flashdrop.nn.functional as F
 from flashdrop import nn
 
-FUNCTIONS = F.__all__
-MODULES = [name for name in nn.__all__ if name != "functional"]
+# flashdrop's twins of torch.nn's layers; the other layers (torchvision's, timm's, AWD-LSTM's)
+# are checked against torch implementations of their definitions in test_more_layers_parity.
+FUNCTIONS = [name for name in F.__all__ if hasattr(TF, name)]
+MODULES = [name for name in nn.__all__ if name != "functional" and hasattr(torch.nn, name)]
+# The channel dropouts add a keyword-only `channel_dim` (default 1, torch's layout).
+CHANNEL_DIM = inspect.Parameter("channel_dim", inspect.Parameter.KEYWORD_ONLY, default=1)
+
+
+def torch_parameters(signature: inspect.Signature) -> list[inspect.Parameter]:
+    """The parameters of one of our signatures that torch's has: all but `channel_dim`."""
+    params = list(signature.parameters.values())
+    if "channel_dim" in signature.parameters:
+        assert params[-1].replace(annotation=inspect.Parameter.empty) == CHANNEL_DIM
+        params = params[:-1]
+    return params
+
+
+def test_channel_dim_is_on_the_channel_dropouts_only():
+    channel = {"dropout1d", "dropout2d", "dropout3d", "feature_alpha_dropout"}
+    channel |= {"Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"}
+    for name, obj in [(n, getattr(F, n)) for n in FUNCTIONS] + [
+        (n, getattr(nn, n)) for n in MODULES
+    ]:
+        assert ("channel_dim" in inspect.signature(obj).parameters) is (name in channel), name
 
 
 def both(name):
@@ -29,8 +51,9 @@ def both(name):
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_function_signatures_match_torch(name):
     theirs, ours = (inspect.signature(f) for f in both(name))
-    assert list(ours.parameters) == list(theirs.parameters)
-    for param, twin in zip(ours.parameters.values(), theirs.parameters.values(), strict=True):
+    ours_torchs = torch_parameters(ours)
+    assert [param.name for param in ours_torchs] == list(theirs.parameters)
+    for param, twin in zip(ours_torchs, theirs.parameters.values(), strict=True):
         assert (param.kind, param.default) == (twin.kind, twin.default)
         if param.name != "input":  # torch.Tensor there, mx.array here
             assert param.annotation is twin.annotation
@@ -38,7 +61,9 @@ def test_function_signatures_match_torch(name):
 
 @pytest.mark.parametrize("name", MODULES)
 def test_constructor_signatures_match_torch(name):
-    assert inspect.signature(getattr(nn, name)) == inspect.signature(getattr(torch.nn, name))
+    ours = inspect.signature(getattr(nn, name))
+    theirs = inspect.signature(getattr(torch.nn, name))
+    assert ours.replace(parameters=torch_parameters(ours)) == theirs
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import compat
 import flashdrop.nn.functional as F
@@ -40,10 +41,11 @@ def test_quick_report_passes_and_covers_every_op_and_both_modes():
     modes = {re.search(r"\s(torch|mlx)\s", line).group(1) for line in table}
     assert modes == {"torch", "mlx"}
     ops = {line.split()[0] for line in table}
-    for name in F.__all__:
-        assert f"F.{name}" in ops
+    for name in F.__all__:  # the report covers torch.nn's twins
+        if hasattr(torch.nn.functional, name):
+            assert f"F.{name}" in ops
     for name in nn.__all__:
-        if name != "functional":
+        if name != "functional" and hasattr(torch.nn, name):
             assert f"nn.{name}" in ops
     assert "false-failure rate" in out
     assert f"[{rows}/{rows}]" in result.stderr  # progress, as plain lines when not a terminal
@@ -132,6 +134,6 @@ def test_wrong_values_fail_both_modes(monkeypatch):
 
 
 def test_a_mask_per_element_fails_feature_dropout(monkeypatch):
-    monkeypatch.setattr(_dropout, "_feature_noise_shape", lambda input, batched: input.shape)
+    monkeypatch.setattr(_dropout, "_feature_noise_shape", lambda input, *_: input.shape)
     result = row("F.dropout3d", "mlx")
     assert result.ours.split > 0 and result.failed

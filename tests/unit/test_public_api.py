@@ -26,31 +26,48 @@ def test_top_level_names():
     assert all(hasattr(flashdrop, name) for name in flashdrop.__all__)
 
 
+# torch.nn.functional's six; the others are torchvision's, timm's and AWD-LSTM's.
+TORCH_TWINS = [
+    "alpha_dropout",
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "feature_alpha_dropout",
+]
+
+
 def test_nn_names():
     assert sorted(nn.__all__) == [
         "AlphaDropout",
+        "DropBlock2d",
+        "DropBlock3d",
+        "DropPath",
         "Dropout",
         "Dropout1d",
         "Dropout2d",
         "Dropout3d",
         "FeatureAlphaDropout",
+        "LockedDropout",
+        "StochasticDepth",
         "functional",
     ]
     assert all(issubclass(getattr(nn, n), mlx.nn.Module) for n in nn.__all__ if n != "functional")
 
 
 def test_functional_names_and_defaults():
-    assert sorted(F.__all__) == [
-        "alpha_dropout",
-        "dropout",
-        "dropout1d",
-        "dropout2d",
-        "dropout3d",
-        "feature_alpha_dropout",
-    ]
-    for name in F.__all__:
+    beyond = ["drop_block2d", "drop_block3d", "drop_path", "locked_dropout", "stochastic_depth"]
+    assert sorted(F.__all__) == sorted([*TORCH_TWINS, *beyond])
+    for name in ["alpha_dropout", "dropout"]:
         params = inspect.signature(getattr(F, name)).parameters
         assert list(params) == ["input", "p", "training", "inplace"]
+    for name in ["dropout1d", "dropout2d", "dropout3d", "feature_alpha_dropout"]:
+        params = inspect.signature(getattr(F, name)).parameters
+        assert list(params) == ["input", "p", "training", "inplace", "channel_dim"]
+        assert params["channel_dim"].kind is inspect.Parameter.KEYWORD_ONLY
+        assert params["channel_dim"].default == 1
+    for name in TORCH_TWINS:
+        params = inspect.signature(getattr(F, name)).parameters
         alpha = "alpha" in name
         assert params["training"].default is (not alpha), "the alpha functions default to eval"
 
@@ -62,3 +79,47 @@ def test_import_does_not_need_torch():
         "assert 'torch' not in [m.split('.')[0] for m in sys.modules if sys.modules[m]]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_signatures_beyond_torch_nn_follow_the_originals():
+    def shape(fn):
+        return [(p.name, p.default) for p in inspect.signature(fn).parameters.values()]
+
+    empty = inspect.Parameter.empty
+    assert shape(F.stochastic_depth) == [
+        ("input", empty),
+        ("p", empty),
+        ("mode", empty),
+        ("training", True),
+    ]
+    assert shape(F.drop_path) == [
+        ("x", empty),
+        ("drop_prob", 0.0),
+        ("training", False),
+        ("scale_by_keep", True),
+    ]
+    for fn in [F.drop_block2d, F.drop_block3d]:
+        assert shape(fn) == [
+            ("input", empty),
+            ("p", empty),
+            ("block_size", empty),
+            ("inplace", False),
+            ("eps", 1e-06),
+            ("training", True),
+        ]
+    assert shape(F.locked_dropout) == [
+        ("input", empty),
+        ("p", 0.5),
+        ("training", True),
+        ("batch_first", False),
+    ]
+    assert shape(nn.StochasticDepth) == [("p", empty), ("mode", empty)]
+    assert shape(nn.DropPath) == [("drop_prob", 0.0), ("scale_by_keep", True)]
+    for cls in [nn.DropBlock2d, nn.DropBlock3d]:
+        assert shape(cls) == [
+            ("p", empty),
+            ("block_size", empty),
+            ("inplace", False),
+            ("eps", 1e-06),
+        ]
+    assert shape(nn.LockedDropout) == [("p", 0.5), ("batch_first", False)]
