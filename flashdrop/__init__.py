@@ -1,7 +1,8 @@
 """flashdrop: torch's dropout on Apple MLX, behaving exactly like torch.
 
-``from flashdrop import nn`` gives the six dropout modules, ``flashdrop.nn.functional`` the six
-functions; the names below control their randomness.
+``from flashdrop import nn`` gives torch's six dropout modules (and the dropout family beyond
+``torch.nn``: stochastic depth, drop path, DropBlock, locked dropout), ``flashdrop.nn.functional``
+the matching functions; the names below control their randomness.
 """
 
 from flashdrop import nn

@@ -20,7 +20,7 @@ case "$job" in
     parity) exec .venv/bin/python -m flashdrop.parity "$@" ;;
     test)
         .venv/bin/ruff check --quiet .
-        .venv/bin/ruff format --check --quiet flashdrop compat tests scripts
+        .venv/bin/ruff format --check --quiet flashdrop compat tests scripts examples
         exec .venv/bin/python -m pytest "$@" ;;
     *) echo "usage: bash scripts/dev.sh parity|test [args...]" >&2; exit 2 ;;
 esac
