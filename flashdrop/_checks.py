@@ -181,16 +181,19 @@ def check_drop_block_dims(fn: str, ndim: int, expected: int) -> None:
         )
 
 
-def check_block_size(block_size: int) -> None:
+def check_block_size(fn: str, block_size: int) -> None:
     """torchvision's ``ValueError`` for an even block size (after clamping to the input's size:
-    blocks are centred on a pixel), and ours for a block size below 1."""
-    if block_size < 1:
-        raise ValueError(f"block_size must be a positive odd integer, but got {block_size}")
+    blocks are centred on a pixel), then ours for a block size that is not an int (torchvision:
+    a ``TypeError`` from ``torch.empty``) or is below 1."""
     if block_size % 2 == 0:
         raise ValueError(
             f"block size should be odd. Got {block_size} which is even."
             "; block_size is clamped to the smallest spatial size first, which must then be odd"
         )
+    if not isinstance(block_size, int):
+        raise TypeError(f"{fn}: block_size must be an int, but got {type(block_size).__name__}")
+    if block_size < 1:
+        raise ValueError(f"{fn}: block_size must be a positive odd integer, but got {block_size}")
 
 
 def check_floating(fn: str, dtype: mx.Dtype) -> None:

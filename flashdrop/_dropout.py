@@ -40,8 +40,8 @@ def dropout(
         feature: one mask value per channel, ``input[n, c]``, instead of per element.
         alpha: alpha dropout (dropped values set to SELU's saturation, then an affine
             correction keeps mean and variance) instead of zeroing and scaling by 1/(1-p).
-        batched: ``False`` for an unbatched ``(C, ...)`` input to feature dropout: masked as
-            the batch of one torch makes of it, without reshaping the input.
+        batched: ``False`` for an unbatched ``(C, *)`` (or ``(*, C)``) input to feature
+            dropout: masked as the batch of one torch makes of it, without reshaping the input.
         channel_dim: where feature dropout finds the channels: ``1`` (``(N, C, *)`` or
             unbatched ``(C, *)``) or ``-1`` (``(N, *, C)`` or unbatched ``(*, C)``).
     """
@@ -76,10 +76,11 @@ def drop_block(input: mx.array, p: float, block_size: int, inplace: bool, eps: f
     the survivors scaled by ``numel / (eps + kept)``, every step rounded as torch rounds it.
     """
     spatial = input.shape[2:]
+    fn = f"drop_block{len(spatial)}d"
     block_size = min(block_size, *spatial)
-    _checks.check_block_size(block_size)
+    _checks.check_block_size(fn, block_size)
     _checks.check_can_draw(input.dtype)
-    _checks.check_floating(f"drop_block{len(spatial)}d", input.dtype)
+    _checks.check_floating(fn, input.dtype)
     # gamma, with torchvision's order of operations: (p * H * W) / (bs**2 * ((H-bs+1) * (W-bs+1)))
     gamma = functools.reduce(lambda acc, size: acc * size, spatial, p) / (
         block_size ** len(spatial) * math.prod(size - block_size + 1 for size in spatial)

@@ -172,6 +172,24 @@ def test_gradient_is_the_mask_times_the_scale(name):
     assert mx.allclose(grad, y, rtol=1e-6)
 
 
+@pytest.mark.parametrize("name", list(CALLS))
+def test_compiled_draws_the_eager_masks_in_mlx_mode_and_is_refused_in_torch_mode(name):
+    """flashdrop.compile threads MLX's random state: the compiled calls draw the masks of eager
+    calls from the same seed, which differ from call to call (a frozen key would repeat the
+    first). Torch-mode masks come from the host and cannot be compiled."""
+    x = mx.random.normal((6, 3, 7, 7))
+    step = flashdrop.compile(CALLS[name])
+    if flashdrop.get_rng_mode() == "torch":
+        with pytest.raises(RuntimeError, match="cannot be compiled"):
+            step(x)
+        return
+    flashdrop.manual_seed(3)
+    eager = [CALLS[name](x) for _ in range(3)]
+    assert not mx.array_equal(eager[0], eager[1]) or not mx.array_equal(eager[1], eager[2])
+    flashdrop.manual_seed(3)
+    assert all(mx.array_equal(step(x), e) for e in eager)
+
+
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
@@ -197,7 +215,13 @@ def test_gradient_is_the_mask_times_the_scale(name):
         (lambda x: F.drop_block3d(x, 0.5, 3), ValueError, "input should be 5 dimensional. Got 4"),
         (lambda x: F.drop_block2d(x, 0.5, 4), ValueError, "block size should be odd. Got 4"),
         (lambda x: F.drop_block2d(x[..., :4], 0.5, 5), ValueError, "Got 4 which is even"),
-        (lambda x: F.drop_block2d(x, 0.5, -1), ValueError, "positive odd integer, but got -1"),
+        (lambda x: F.drop_block2d(x, 0.5, 0), ValueError, "^block size should be odd. Got 0 "),
+        (
+            lambda x: F.drop_block3d(x[..., None], 0.5, -1),
+            ValueError,
+            "^drop_block3d: block_size must be a positive odd integer, but got -1$",
+        ),
+        (lambda x: F.drop_block2d(x, 0.5, 3.0), TypeError, "block_size must be an int, but got"),
         (lambda x: F.drop_block2d(x.astype(mx.int32), 0.5, 3), TypeError, "floating-point"),
         (lambda x: F.locked_dropout(x, 0.5), ValueError, "Expected 2D .* or 3D .* received a 4D"),
         (
