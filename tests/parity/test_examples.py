@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SCRIPTS = sorted(path.name for path in EXAMPLES.glob("[!_]*.py"))
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+# The example scripts: not the shared helpers (_common.py) nor pytest files (test_*.py).
+SCRIPTS = sorted(
+    path.name for path in EXAMPLES.glob("[!_]*.py") if not path.name.startswith("test_")
+)
 
 PARITY = re.compile(
     r"^PASS: (.+): training-mode output equals torch's: max abs diff (\S+), tolerance (\S+) ",
@@ -17,8 +21,9 @@ PARITY = re.compile(
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
+    """``python *args`` in the repository root, as the README tells users to run the examples."""
     return subprocess.run(
-        [sys.executable, *args], cwd=EXAMPLES, capture_output=True, text=True, timeout=300
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
 
 
@@ -34,7 +39,7 @@ def test_the_five_seed_models_are_there():
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_example_runs_quick_and_every_check_passes(script):
-    result = run(script, "--quick")
+    result = run(f"examples/{script}", "--quick")
     out = result.stdout
     assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
     assert "FAIL" not in out
@@ -52,7 +57,10 @@ def test_example_runs_quick_and_every_check_passes(script):
 
 
 def test_a_failed_check_makes_the_exit_status_nonzero():
-    code = "import _common; _common.check(False, 'forced'); raise SystemExit(_common.report())"
+    code = (
+        "import sys; sys.path.insert(0, 'examples'); import _common; "
+        "_common.check(False, 'forced'); raise SystemExit(_common.report())"
+    )
     result = run("-c", code)
     assert result.returncode == 1
     assert result.stdout.splitlines() == ["FAIL: forced", "FAILED: 1 check(s)"]
