@@ -132,22 +132,22 @@ def _masked(
         constants = _alpha_constants(input.dtype, p)
     else:
         constants = (_scale(input.dtype, p) if scale else mx.array(1, input.dtype),)
-    if _random.get_rng_mode() == "mlx":
-        return _draw_and_apply_fused(input, noise_shape, _keep_probability(p), constants)
-    return _draw_and_apply(input, noise_shape, 1 - p, constants)
+    if _random.get_rng_mode() == "torch":
+        # torch's stream is drawn on the host; the formula compiles with the mask as an input.
+        return _apply_compiled(input, _random.bernoulli(noise_shape, 1 - p), constants)
+    if noise_shape == input.shape:
+        # Element dropout: MLX's draw and the formula in one compiled graph.
+        return _draw_and_apply_compiled(input, noise_shape, _keep_probability(p), constants)
+    # Per-channel noise: made once per channel, then broadcast by one plain multiply (fused into
+    # one graph, the select would run once per element: measured 1.05-1.5x slower).
+    return _draw_and_apply(input, noise_shape, _keep_probability(p), constants)
 
 
 def _draw_and_apply(
-    input: mx.array,
-    noise_shape: tuple[int, ...],
-    q: float | mx.array,
-    constants: tuple[mx.array, ...],
+    input: mx.array, noise_shape: tuple[int, ...], q: mx.array, constants: tuple[mx.array, ...]
 ) -> mx.array:
-    """Draw the keep mask (probability ``q``) and apply torch's formula with ``constants``."""
-    keep = _random.bernoulli(noise_shape, q)
-    if _random.get_rng_mode() == "mlx":  # MLX's mask: drawn in the same graph as the formula
-        return _apply(input, keep, constants, select=True)
-    return _apply_fused(input, keep, constants)  # the host's mask: an input of the graph
+    """mlx mode: draw the keep mask (probability ``q``) and apply torch's formula."""
+    return _apply(input, _random.bernoulli(noise_shape, q), constants, select=True)
 
 
 def _apply(
@@ -172,28 +172,10 @@ def _apply(
     return input * noise + mx.where(keep, shift_kept, shift_dropped)
 
 
-# The formula compiles into fused kernels per (shape, dtype). In mlx mode MLX draws the mask
-# itself, so the draw compiles with it (the random state threaded through, so every call draws
-# afresh); in torch mode the mask is drawn on the host and cannot be compiled.
-_apply_fused = mx.compile(_apply)
+# Compiled once, traced per (shape, dtype). In mlx mode the draw compiles with the formula, the
+# random state threaded through so that every call draws afresh.
+_apply_compiled = mx.compile(_apply)
 _draw_and_apply_compiled = _random.compile(_draw_and_apply)
-
-
-def _draw_and_apply_fused(
-    input: mx.array,
-    noise_shape: tuple[int, ...],
-    q: mx.array,
-    constants: tuple[mx.array, ...],
-) -> mx.array:
-    """:func:`_draw_and_apply` in mlx mode: one compiled graph for element dropout.
-
-    A per-channel noise (feature dropout, ``drop``) is made eagerly and broadcast by a plain
-    multiply: fused into one kernel, the select would run once per element rather than once
-    per channel (measured 1.05-1.3x slower for dropout2d, 1.2-1.5x for feature alpha dropout).
-    """
-    if tuple(noise_shape) != tuple(input.shape):
-        return _draw_and_apply(input, noise_shape, q, constants)
-    return _draw_and_apply_compiled(input, noise_shape, q, constants)
 
 
 def _feature_noise_shape(input: mx.array, batched: bool, channel_dim: int) -> tuple[int, ...]:
