@@ -9,6 +9,8 @@ inputs) and call this.
 
 import functools
 import math
+from collections.abc import Callable
+from typing import Any
 
 import mlx.core as mx
 
@@ -206,19 +208,33 @@ def _result(input: mx.array, output: mx.array, inplace: bool) -> mx.array:
 # is returned in float32 (float64 for float64): `_apply` rounds its product with the mask.
 
 
+def _constant(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Cache a constant per arguments, evaluated before it is cached: MLX evaluates an array
+    only in the thread that built its graph, and the cached constants are shared by all."""
+
+    @functools.lru_cache(maxsize=256)
+    @functools.wraps(fn)
+    def cached(*args: Any) -> Any:
+        value = fn(*args)
+        mx.eval(value)
+        return value
+
+    return cached
+
+
 def _round(value: float | mx.array, dtype: mx.Dtype) -> mx.array:
     """``value`` as float32 (float64 for float64), rounded once to ``dtype``."""
     compute = mx.float64 if dtype == mx.float64 else mx.float32
     return mx.array(value, compute).astype(dtype)
 
 
-@functools.lru_cache(maxsize=256)
+@_constant
 def _keep_probability(p: float) -> mx.array:
     """1 - p as the array the fused draw takes (an array, so a new p needs no new trace)."""
     return mx.array(1 - p, mx.float32)
 
 
-@functools.lru_cache(maxsize=256)
+@_constant
 def _scale(dtype: mx.Dtype, p: float) -> mx.array:
     """torch's ``noise.div_(1 - p)`` for a kept element: 1 / (1-p) with the divisor in float32.
 
@@ -230,7 +246,7 @@ def _scale(dtype: mx.Dtype, p: float) -> mx.array:
     return mx.array(1, mx.float32) / mx.array(1 - p, mx.float32)
 
 
-@functools.lru_cache(maxsize=256)
+@_constant
 def _alpha_constants(dtype: mx.Dtype, p: float) -> tuple[mx.array, mx.array, mx.array]:
     """Alpha dropout's factor for kept elements (float32, as :func:`_scale`'s), and its shift
     for kept and dropped elements.

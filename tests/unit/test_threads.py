@@ -1,0 +1,201 @@
+"""The torch-mode stream under threads: concurrent calls never corrupt it.
+
+The generator takes its lock for the whole of each call, so calls from several threads come out
+as if made one after another, in some order. Checked exactly against a single-threaded
+:class:`TorchCPUGenerator` (the serial path): every call draws as many numbers (one block), and
+the blocks of the serial path are all different, so each mask tells which serial call it is.
+Then the masks of N threads x M calls are some serial order when each is a block of the serial
+path, every block is drawn exactly once, and each thread's blocks come in its own call order;
+and the final state is the serial state after N*M calls. States read, set or seeded while other
+threads draw must be states of the serial path too.
+
+Each test runs twice: on a generator directly, and through flashdrop's public API in torch mode
+(``F.dropout`` and a shared ``nn.Dropout``, ``get_rng_state``, ``set_rng_state``,
+``manual_seed``). The random mode is process-global, so it is set once, before the threads
+start.
+"""
+
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+import flashdrop
+import flashdrop.nn.functional as F
+from flashdrop import nn
+from flashdrop._random import TorchCPUGenerator
+
+THREADS, CALLS = 4, 6
+# Several of the generator's 64k-element pieces per call: without the lock, a call's pieces
+# would interleave with another thread's.
+COUNT = 150_001
+P = 0.5
+SEED = 2024
+TORCH_STATE_BYTES = 5056  # flashdrop.get_rng_state()'s torch part, then MLX's key
+
+
+class GeneratorUnderTest:
+    """A TorchCPUGenerator used directly."""
+
+    def __init__(self) -> None:
+        self.generator = TorchCPUGenerator(SEED)
+
+    def draw(self, thread: int) -> np.ndarray:
+        return self.generator.bernoulli(COUNT, 1 - P)
+
+    def state(self) -> bytes:
+        return self.generator.get_state()
+
+    def restore(self, state: bytes) -> None:
+        self.generator.set_state(state)
+
+    def seed(self) -> None:
+        self.generator.manual_seed(SEED)
+
+
+class PublicAPIUnderTest:
+    """flashdrop's global torch-mode stream: even threads call F.dropout, odd ones a shared
+    nn.Dropout; states go through get_rng_state / set_rng_state / manual_seed."""
+
+    def __init__(self) -> None:
+        flashdrop.manual_seed(SEED)
+        self.mlx_key = bytes(np.array(flashdrop.get_rng_state()))[TORCH_STATE_BYTES:]
+        self.module = nn.Dropout(P)
+
+    def draw(self, thread: int) -> np.ndarray:
+        x = mx.ones((COUNT,))
+        y = F.dropout(x, P) if thread % 2 == 0 else self.module(x)
+        return np.array(y) != 0
+
+    def state(self) -> bytes:
+        return bytes(np.array(flashdrop.get_rng_state()))[:TORCH_STATE_BYTES]
+
+    def restore(self, state: bytes) -> None:
+        flashdrop.set_rng_state(mx.array(np.frombuffer(state + self.mlx_key, dtype=np.uint8)))
+
+    def seed(self) -> None:
+        flashdrop.manual_seed(SEED)
+
+
+@pytest.fixture(params=[GeneratorUnderTest, PublicAPIUnderTest], ids=["generator", "flashdrop"])
+def subject(request):
+    """The generator under test; torch mode set once for the process, before any thread starts,
+    and switching threads as often as the interpreter allows, so that the calls interleave."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with flashdrop.fork_rng(), flashdrop.rng_mode("torch"):
+            yield request.param()
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def serial_path(blocks: int) -> tuple[list[bytes], list[bytes]]:
+    """One thread's masks (packed to bytes) of ``blocks`` calls from SEED, and the states before
+    each call and after the last."""
+    generator = TorchCPUGenerator(SEED)
+    masks, states = [], [generator.get_state()]
+    for _ in range(blocks):
+        masks.append(np.packbits(generator.bernoulli(COUNT, 1 - P)).tobytes())
+        states.append(generator.get_state())
+    assert len(set(masks)) == blocks, "each block of the serial path tells its position"
+    return masks, states
+
+
+def run_threads(work: Callable[[int], list], threads: int) -> list[list]:
+    """``work(i)`` in ``threads`` threads started together; their results, in thread order."""
+    start = threading.Barrier(threads)
+
+    def started(i: int) -> list:
+        start.wait()
+        return work(i)
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(started, range(threads)))  # re-raises a thread's exception
+
+
+def drawer(subject, calls: int = CALLS) -> Callable[[int], list[bytes]]:
+    return lambda thread: [np.packbits(subject.draw(thread)).tobytes() for _ in range(calls)]
+
+
+def test_concurrent_calls_draw_the_masks_of_some_serial_order(subject):
+    masks, states = serial_path(THREADS * CALLS)
+    position = {mask: i for i, mask in enumerate(masks)}
+
+    drawn = run_threads(drawer(subject), THREADS)
+
+    used = []
+    for thread_masks in drawn:
+        positions = [position.get(mask, -1) for mask in thread_masks]
+        assert -1 not in positions, "a mask no serial call draws: the stream was corrupted"
+        assert positions == sorted(positions), "a thread's calls come in its own order"
+        used += positions
+    assert sorted(used) == list(range(THREADS * CALLS)), "every serial block exactly once"
+    assert subject.state() == states[-1]
+
+
+def test_states_read_during_draws_are_states_of_the_serial_path(subject):
+    _, states = serial_path(THREADS * CALLS)
+    position = {state: i for i, state in enumerate(states)}
+    drawing = threading.Event()
+    draw = drawer(subject)
+
+    def work(thread: int) -> list:
+        if thread > 0:
+            try:
+                return draw(thread)
+            finally:
+                drawing.set()  # the reader stops after the first drawer's last call
+        read = [subject.state()]
+        while not drawing.is_set():
+            read.append(subject.state())
+        return read
+
+    read = run_threads(work, THREADS + 1)[0]
+
+    positions = [position.get(state, -1) for state in read]
+    assert -1 not in positions, "a state read mid-draw that no serial call leaves"
+    assert positions == sorted(positions), "reads never go back along the path"
+
+
+def test_states_set_and_seeded_during_draws_stay_on_the_serial_path(subject):
+    """One thread keeps restoring the state after the third serial call and re-seeding; the
+    other threads' masks must still be blocks of the serial path, and the final state one of
+    its states."""
+    restart = 3
+    masks, states = serial_path(restart + THREADS * CALLS)  # the longest run after a reset
+    drawing = threading.Event()
+    draw = drawer(subject)
+
+    def work(thread: int) -> list:
+        if thread > 0:
+            try:
+                return draw(thread)
+            finally:
+                drawing.set()
+        while True:  # at least once
+            subject.restore(states[restart])
+            subject.seed()
+            if drawing.is_set():
+                return []
+
+    drawn = run_threads(work, THREADS + 1)[1:]
+
+    assert set().union(*drawn) <= set(masks), "a mask no serial call draws: state corrupted"
+    assert subject.state() in states
+
+
+@pytest.mark.parametrize("mode", ["mlx", "torch"])
+def test_a_call_in_another_thread_breaks_no_later_call(mode):
+    """A thread's dropout call, its output left unevaluated, must not break the calls of other
+    threads with the same dtype and p (when they overlap, MLX can even crash)."""
+    p = {"mlx": 0.3141592, "torch": 0.2718281}[mode]  # a (dtype, p) no other test uses
+    with flashdrop.rng_mode(mode):
+        run_threads(lambda _: F.dropout(mx.ones((4,), mx.float16), p), 1)
+        y = F.dropout(mx.ones((4,), mx.float16), p)
+        kept = np.float16(np.float32(1) / np.float32(1 - p))
+        assert set(np.array(y).tolist()) <= {0.0, float(kept)}
