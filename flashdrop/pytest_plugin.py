@@ -1,0 +1,89 @@
+"""flashdrop's pytest plugin: seeded fixtures for checking a port against torch.
+
+Registered through the ``pytest11`` entry point, so pytest loads it wherever flashdrop is
+installed (``-p no:flashdrop`` turns it off). It adds, and changes nothing else:
+
+- the fixture ``flashdrop_seed``: seeds torch and flashdrop with the test's seed and gives it to
+  the test; both random states are restored after the test;
+- the fixture ``torch_mode``: the same, with flashdrop in its ``"torch"`` random mode for the
+  test (the previous mode is restored), so the port draws torch's masks;
+- the option ``--flashdrop-seed N``: the seed of those fixtures (default 0), for example to rerun
+  the statistical checks (:func:`flashdrop.testing.assert_statistically_equivalent`) with
+  another seed;
+- the marker ``@pytest.mark.flashdrop_seed(N)``: the seed of one test, over the option.
+
+This module imports neither flashdrop's arrays nor torch: the fixtures do, when a test uses them.
+"""
+
+from collections.abc import Iterator
+
+import pytest
+
+_DEFAULT_SEED = 0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("flashdrop")
+    group.addoption(
+        "--flashdrop-seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seed of the flashdrop_seed and torch_mode fixtures (default 0); a test's "
+        "flashdrop_seed marker takes precedence",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "flashdrop_seed(n): the seed the flashdrop_seed and torch_mode fixtures use in this test",
+    )
+
+
+def _chosen_seed(request: pytest.FixtureRequest) -> int:
+    """The test's marker, else ``--flashdrop-seed``, else 0."""
+    marker = request.node.get_closest_marker("flashdrop_seed")
+    if marker is not None:
+        if len(marker.args) != 1 or marker.kwargs or not isinstance(marker.args[0], int):
+            raise TypeError(
+                "the flashdrop_seed marker takes one int, as in "
+                f"@pytest.mark.flashdrop_seed(7), but got {marker.args!r} {marker.kwargs!r}"
+            )
+        return marker.args[0]
+    option = request.config.getoption("flashdrop_seed")
+    return _DEFAULT_SEED if option is None else option
+
+
+@pytest.fixture
+def flashdrop_seed(request: pytest.FixtureRequest) -> Iterator[int]:
+    """The test's seed, with torch and flashdrop seeded with it; both restored afterwards.
+
+    Example::
+
+        def test_dropout_rate(flashdrop_seed):
+            assert_statistically_equivalent(torch_model, port, x, seed=flashdrop_seed)
+    """
+    from flashdrop.testing import seeded
+
+    seed = _chosen_seed(request)
+    with seeded(seed):
+        yield seed
+
+
+@pytest.fixture
+def torch_mode(flashdrop_seed: int) -> Iterator[int]:
+    """``flashdrop_seed``, with flashdrop in ``"torch"`` random mode during the test.
+
+    The port then draws the masks torch draws: compare a torch call and the port's directly.
+
+    Example::
+
+        def test_same_masks(torch_mode):
+            expected = torch_model(x)
+            assert (compat.to_torch(port(compat.to_mlx(x))) == expected).all()
+    """
+    import flashdrop
+
+    with flashdrop.rng_mode("torch"):
+        yield flashdrop_seed

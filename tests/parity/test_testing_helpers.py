@@ -1,0 +1,492 @@
+"""flashdrop.testing against real torch: correct ports pass, broken ports fail and say why.
+
+The broken ports are the mistakes a port makes: a wrong p, a missing dropout layer, two layers
+swapped, a channels-last port without ``channel_dim=-1``, MLX's own dropout, a wrong scale. Each
+must fail both helpers where the statistics can see it, with the message the issue asks for.
+"""
+
+import functools
+import math
+import re
+import subprocess
+import sys
+
+import mlx.core as mx
+import mlx.nn
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import compat
+import flashdrop
+import flashdrop.nn.functional as F
+from flashdrop import nn
+from flashdrop.testing import (
+    _z_test_p_value,
+    assert_same_as_torch,
+    assert_statistically_equivalent,
+    seeded,
+)
+
+NAMES = ["Dropout", "AlphaDropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"]
+SHAPES = {
+    "Dropout": (8, 16),
+    "AlphaDropout": (8, 16),
+    "Dropout1d": (8, 6, 5),
+    "Dropout2d": (8, 6, 4, 5),
+    "Dropout3d": (4, 6, 2, 3, 3),
+    "FeatureAlphaDropout": (8, 6, 4, 5),
+}
+FUNCTIONS = {
+    "Dropout": "dropout",
+    "AlphaDropout": "alpha_dropout",
+    "Dropout1d": "dropout1d",
+    "Dropout2d": "dropout2d",
+    "Dropout3d": "dropout3d",
+    "FeatureAlphaDropout": "feature_alpha_dropout",
+}
+ATOL = 1e-5  # MLX's and torch's matrix products round differently
+TRIALS = 400  # calls per side of the statistical checks here
+# A line of the statistical report: "  output <statistic>: torch m ± se, port m ± se, p = P".
+ROW = re.compile(r"^  output (.+): torch \S+ ± \S+, port \S+ ± \S+, p = (\S+)(  <- differs)?$")
+
+
+def randn(*shape: int, seed: int = 1) -> torch.Tensor:
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def failure(check, *args, **kwargs) -> str:
+    with pytest.raises(AssertionError) as error:
+        check(*args, **kwargs)
+    return str(error.value)
+
+
+def mlp(*layers: str) -> tuple[torch.nn.Module, mlx.nn.Module]:
+    """A torch MLP and its port with the same weights, from a layer spec ("L" linear, "R" relu,
+    "D0.2" dropout); the port's spec is the same unless given after a "|"."""
+    torch_spec, _, port_spec = " ".join(layers).partition("|")
+    port_spec = port_spec or torch_spec
+
+    def build(spec, linear, relu, dropout):
+        return [
+            linear(16, 16) if s == "L" else relu() if s == "R" else dropout(float(s[1:]))
+            for s in spec.split()
+        ]
+
+    with seeded(0):
+        model = torch.nn.Sequential(
+            *build(torch_spec, torch.nn.Linear, torch.nn.ReLU, torch.nn.Dropout)
+        )
+    port = mlx.nn.Sequential(*build(port_spec, mlx.nn.Linear, mlx.nn.ReLU, nn.Dropout))
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    port_linears = [m for m in port.layers if isinstance(m, mlx.nn.Linear)]
+    for theirs, ours in zip(linears, port_linears, strict=True):
+        ours.weight, ours.bias = compat.to_mlx(theirs.weight), compat.to_mlx(theirs.bias)
+    return model, port
+
+
+class ChannelsLast(mlx.nn.Module):
+    """A port that runs its layers on the channels-last layout, taking and giving torch's."""
+
+    def __init__(self, *layers: mlx.nn.Module) -> None:
+        super().__init__()
+        self.layers = list(layers)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        x = mx.moveaxis(x, 1, -1)
+        for layer in self.layers:
+            x = layer(x)
+        return mx.moveaxis(x, -1, 1)
+
+
+def report_rows(message: str) -> list[tuple[str, float, bool]]:
+    """(statistic, p-value, marked as differing) for each row of a statistical report."""
+    rows = [ROW.match(line) for line in message.splitlines()[1:]]
+    assert all(rows), message
+    return [(row[1], float(row[2]), bool(row[3])) for row in rows]
+
+
+# --- assert_same_as_torch: correct ports pass ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_six_modules_and_functions_pass(name):
+    x = randn(*SHAPES[name])
+    assert_same_as_torch(getattr(torch.nn, name)(0.3), getattr(nn, name)(0.3), x, calls=4)
+    fn = FUNCTIONS[name]
+    assert_same_as_torch(
+        functools.partial(getattr(TF, fn), p=0.3, training=True),
+        functools.partial(getattr(F, fn), p=0.3, training=True),
+        x,
+        seed=7,
+    )
+
+
+def test_inputs_may_be_arrays_and_other_arguments_pass_through():
+    x = randn(8, 16)
+    assert_same_as_torch(TF.dropout, F.dropout, compat.to_mlx(x), 0.4)
+    assert_same_as_torch(TF.dropout, F.dropout, x, 0.4, True, False)
+
+
+def test_a_model_within_tolerance():
+    model, port = mlp("L R D0.2 L D0.3")
+    assert_same_as_torch(model, port, randn(8, 16), atol=ATOL)
+
+
+def test_modules_run_in_their_own_training_state():
+    model, port = mlp("L R D0.2 L D0.3")
+    model.eval()
+    port.eval()
+    assert_same_as_torch(model, port, randn(8, 16), atol=ATOL)
+    assert not model.training and not port.training
+    port.train()
+    message = failure(assert_same_as_torch, model, port, randn(8, 16), atol=ATOL)
+    assert (
+        "they differ first at #1: torch Dropout(p=0.2, inplace=False) (eval), "
+        "port Dropout(p=0.2, inplace=False)\n"
+    ) in message
+
+
+def test_every_call_gets_fresh_inputs():
+    x = randn(8, 16)
+    xm = compat.to_mlx(x)
+    kept = x.clone()
+    assert_same_as_torch(torch.nn.Dropout(0.5, inplace=True), nn.Dropout(0.5, inplace=True), x)
+    assert_same_as_torch(torch.nn.Dropout(0.5, inplace=True), nn.Dropout(0.5, inplace=True), xm)
+    assert torch.equal(x, kept)
+    assert np.array_equal(np.array(xm), kept.numpy())
+
+
+def test_outputs_in_tuples_and_dicts():
+    def theirs(x):
+        return TF.dropout(x, 0.3), {"y": TF.dropout(x, 0.6)}
+
+    def ours(x):
+        return F.dropout(x, 0.3), {"y": F.dropout(x, 0.6)}
+
+    assert_same_as_torch(theirs, ours, randn(8, 16))
+    message = failure(assert_same_as_torch, theirs, lambda x: ours(x)[::-1], randn(8, 16))
+    assert message == (
+        "the port differs from torch at call 1 of 3 (seed 0): output[0] is a torch.Tensor from "
+        "torch, but a builtins.dict from the port, where an mlx.core.array was expected"
+    )
+    message = failure(assert_same_as_torch, theirs, lambda x: (ours(x)[0], {"z": 1}), randn(8, 16))
+    assert message.endswith(
+        "output[1] is a builtins.dict of 1 from torch, but a builtins.dict from the port"
+    )
+
+    message = failure(assert_same_as_torch, theirs, lambda x: ours(x)[0], randn(8, 16))
+    assert message == (
+        "the port differs from torch at call 1 of 3 (seed 0): output is a builtins.tuple of 2 "
+        "from torch, but a mlx.core.array from the port"
+    )
+
+
+def test_dtype_and_shape_must_match():
+    message = failure(
+        assert_same_as_torch,
+        torch.nn.Dropout(0.3),
+        lambda x: nn.Dropout(0.3)(x).astype(mx.float16),
+        randn(8, 16),
+    )
+    assert message.endswith(
+        "output is float32 of shape (8, 16) from torch, but float16 of shape (8, 16) from the port"
+    )
+
+
+@pytest.mark.parametrize("mode", ["mlx", "torch"])
+@pytest.mark.parametrize("port", [nn.Dropout(0.3), nn.Dropout(0.5)], ids=["passing", "failing"])
+@pytest.mark.parametrize("check", [assert_same_as_torch, assert_statistically_equivalent])
+def test_random_states_and_mode_are_restored(mode, port, check):
+    torch.manual_seed(11)
+    flashdrop.manual_seed(12)
+    torch.rand(3)
+    with flashdrop.rng_mode("torch"):
+        F.dropout(mx.ones(5))
+    before = torch.get_rng_state(), np.array(flashdrop.get_rng_state())
+    flashdrop.set_rng_mode(mode)
+    try:
+        try:
+            kwargs = {"trials": 20} if check is assert_statistically_equivalent else {}
+            check(torch.nn.Dropout(0.3), port, randn(8, 16), **kwargs)
+        except AssertionError:
+            pass
+        assert flashdrop.get_rng_mode() == mode
+    finally:
+        flashdrop.set_rng_mode("mlx")
+    assert torch.equal(torch.get_rng_state(), before[0])
+    assert np.array_equal(np.array(flashdrop.get_rng_state()), before[1])
+
+
+def test_tolerances():
+    def slightly_off(x):
+        return F.dropout(x, 0.3) * (1 + 2**-20)
+
+    message = failure(assert_same_as_torch, torch.nn.Dropout(0.3), slightly_off, randn(8, 16))
+    assert "(compared bit for bit)" in message
+    assert_same_as_torch(torch.nn.Dropout(0.3), slightly_off, randn(8, 16), rtol=1e-5)
+    message = failure(
+        assert_same_as_torch, torch.nn.Dropout(0.3), slightly_off, randn(8, 16), atol=1e-8
+    )
+    assert "(compared within rtol=0.0, atol=1e-08)" in message
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"calls": 0}, "calls must be a positive int, but got 0"),
+        ({"calls": 1.5}, "calls must be a positive int, but got 1.5"),
+        ({"rtol": -1e-3}, "rtol and atol must be >= 0, but got rtol=-0.001, atol=0"),
+        ({"atol": math.nan}, "rtol and atol must be >= 0, but got rtol=0.0, atol=nan"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=re.escape(f"assert_same_as_torch: {match}")):
+        assert_same_as_torch(torch.nn.Dropout(0.3), nn.Dropout(0.3), randn(2), **kwargs)
+
+
+# --- assert_same_as_torch: broken ports fail, and say how ---------------------------------------
+
+
+def test_wrong_p():
+    x = randn(8, 16)
+    message = failure(assert_same_as_torch, torch.nn.Dropout(0.3), nn.Dropout(0.5), x)
+    lines = message.splitlines()
+    # The outputs the message is about, computed here.
+    with seeded(0, mode="torch"):
+        theirs = torch.nn.Dropout(0.3)(x)
+        ours = compat.to_torch(nn.Dropout(0.5)(compat.to_mlx(x)))
+    differ = (theirs != ours).nonzero().tolist()
+    assert lines[0] == (
+        f"the port differs from torch at call 1 of 3 (seed 0): {len(differ)} of 128 elements "
+        "of output differ (compared bit for bit); first at"
+    )
+    for line, (i, j) in zip(lines[1:6], differ[:5], strict=True):
+        match = re.fullmatch(r"  \((\d+), (\d+)\): torch (\S+), port (\S+)", line)
+        assert match, line
+        assert (int(match[1]), int(match[2])) == (i, j)
+        assert np.float32(match[3]) == theirs[i, j].item()
+        assert np.float32(match[4]) == ours[i, j].item()
+    dropped = int((theirs == 0).sum()), int((ours == 0).sum())
+    assert lines[6].startswith(
+        f"masks, read from each output's exact zeros: torch dropped {dropped[0]} of 128, the "
+        f"port {dropped[1]}, differing at "
+    )
+    assert lines[6].endswith(": your port drops different elements")
+    assert lines[7] == (
+        "dropout layers (registration order): they differ first at #1: "
+        "torch Dropout(p=0.3, inplace=False), port Dropout(p=0.5, inplace=False)"
+    )
+
+
+def test_wrong_p_of_alpha_dropout():
+    message = failure(
+        assert_same_as_torch, torch.nn.AlphaDropout(0.3), nn.AlphaDropout(0.5), randn(8, 16)
+    )
+    assert (
+        "masks, read from each output's most common value (alpha dropout's dropped value): "
+        in message
+    )
+    assert "your port drops different elements" in message
+
+
+def test_missing_dropout():
+    model, port = mlp("L R D0.2 L D0.4 | L R D0.2 L")
+    message = failure(assert_same_as_torch, model, port, randn(8, 16), atol=ATOL)
+    assert "(compared within rtol=0.0, atol=1e-05)" in message
+    assert "torch dropped " in message and ", the port 0, differing at " in message
+    assert "your port drops different elements" in message
+    assert (
+        "dropout layers (registration order): torch has 2 dropout layers, the port 1\n"
+        "  torch: Dropout(p=0.2, inplace=False) at '2', Dropout(p=0.4, inplace=False) at '4'\n"
+        "  port:  Dropout(p=0.2, inplace=False) at 'layers.2'"
+    ) in message
+
+
+def test_swapped_dropout_layers():
+    model, port = mlp("D0.1 L R D0.5 L | D0.5 L R D0.1 L")
+    message = failure(assert_same_as_torch, model, port, randn(8, 16), atol=ATOL)
+    assert "masks: neither output has exact zeros, so the masks cannot be read" in message
+    assert "dropout layers (registration order): the port has torch's dropout layers in " in message
+
+
+def test_channels_last_port_without_channel_dim():
+    x = randn(*SHAPES["Dropout2d"])
+    assert_same_as_torch(
+        torch.nn.Dropout2d(0.3), ChannelsLast(nn.Dropout2d(0.3, channel_dim=-1)), x
+    )
+    message = failure(
+        assert_same_as_torch, torch.nn.Dropout2d(0.3), ChannelsLast(nn.Dropout2d(0.3)), x
+    )
+    assert ": your port drops different elements\n" in message
+
+
+def test_channels_last_model_without_channel_dim():
+    with seeded(0):
+        conv = torch.nn.Conv2d(3, 6, 3, padding=1)
+    model = torch.nn.Sequential(conv, torch.nn.Dropout2d(0.3))
+
+    def port_with(drop):
+        port = ChannelsLast(mlx.nn.Conv2d(3, 6, 3, padding=1), drop)
+        port.layers[0].weight = compat.to_mlx(conv.weight.permute(0, 2, 3, 1))
+        port.layers[0].bias = compat.to_mlx(conv.bias)
+        return port
+
+    x = randn(4, 3, 5, 5)
+    assert_same_as_torch(model, port_with(nn.Dropout2d(0.3, channel_dim=-1)), x, atol=ATOL)
+    message = failure(assert_same_as_torch, model, port_with(nn.Dropout2d(0.3)), x, atol=ATOL)
+    assert ": your port drops different elements\n" in message
+    assert message.endswith(
+        "\ndropout layers: the same on both sides, in the same order: "
+        "Dropout2d(p=0.3, inplace=False) at 'layers.1'; if the port is channels last, its "
+        "channel layers need channel_dim=-1"
+    )
+
+
+def test_same_mask_different_math():
+    message = failure(
+        assert_same_as_torch,
+        torch.nn.Dropout(0.3),
+        lambda x: F.dropout(x, 0.3) * 1.5,
+        randn(8, 16),
+    )
+    assert message.endswith(", at the same positions: same mask, different math")
+
+
+def test_a_port_that_goes_wrong_on_a_later_call():
+    def reseeding(x):  # the first call is right, the next ones repeat its mask
+        flashdrop.manual_seed(0)
+        return F.dropout(x, 0.3)
+
+    message = failure(assert_same_as_torch, torch.nn.Dropout(0.3), reseeding, randn(8, 16))
+    assert message.startswith("the port differs from torch at call 2 of 3 (seed 0): ")
+
+
+def test_mlx_own_dropout_is_pointed_out():
+    model, _ = mlp("L R D0.2")
+    port = mlx.nn.Sequential(mlx.nn.Linear(16, 16), mlx.nn.ReLU(), mlx.nn.Dropout(0.2))
+    port.layers[0].weight, port.layers[0].bias = (
+        compat.to_mlx(model[0].weight),
+        compat.to_mlx(model[0].bias),
+    )
+    message = failure(assert_same_as_torch, model, port, randn(8, 16), atol=ATOL)
+    assert (
+        "they differ first at #1: torch Dropout(p=0.2, inplace=False), port mlx.nn.Dropout"
+        in message
+    )
+    assert "mlx.nn's dropout layers draw from MLX's stream, never torch's" in message
+
+
+# --- assert_statistically_equivalent ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_statistics_pass_for_the_six(name):
+    x = randn(*SHAPES[name])
+    assert_statistically_equivalent(
+        getattr(torch.nn, name)(0.3), getattr(nn, name)(0.3), x, trials=TRIALS
+    )
+
+
+def test_statistics_pass_for_a_model_and_for_channels_last():
+    model, port = mlp("L R D0.2 L D0.3")
+    assert_statistically_equivalent(model, port, randn(8, 16), trials=TRIALS)
+    x = randn(*SHAPES["Dropout2d"])
+    port = ChannelsLast(nn.Dropout2d(0.3, channel_dim=-1))
+    assert_statistically_equivalent(torch.nn.Dropout2d(0.3), port, x, trials=TRIALS, seed=3)
+
+
+def test_statistics_run_in_mlx_mode():
+    def port(x):
+        assert flashdrop.get_rng_mode() == "mlx"
+        return F.dropout(x, 0.3)
+
+    with flashdrop.rng_mode("torch"):
+        assert_statistically_equivalent(torch.nn.Dropout(0.3), port, randn(4), trials=TRIALS)
+
+
+def differing(torch_obj, port, x, **kwargs) -> set[str]:
+    """The statistics the report marks as differing; checks the report's own consistency."""
+    rate = kwargs.get("false_failure_rate", 1e-6)
+    message = failure(assert_statistically_equivalent, torch_obj, port, x, trials=TRIALS, **kwargs)
+    rows = report_rows(message)
+    threshold = rate / len(rows)
+    header = message.splitlines()[0]
+    marked = {name for name, _, differs in rows if differs}
+    assert header.startswith(
+        f"the port is not statistically equivalent to torch: {len(marked)} of {len(rows)} "
+        f"statistics differ ({TRIALS} calls per side, seed {kwargs.get('seed', 0)}, flashdrop "
+        f"in mlx mode). Each is a two-sample z-test failing below p = {threshold:.3g}, so that "
+        f"together they fail a port equivalent to torch with probability at most {rate:g} "
+        "(Bonferroni, normal approximation). Mean ± standard error over the calls:"
+    ), header
+    for name, p_value, differs in rows:
+        assert differs == (p_value < threshold), name
+    return marked
+
+
+def test_statistics_catch_a_wrong_p():
+    marked = differing(torch.nn.Dropout(0.3), nn.Dropout(0.4), randn(8, 16))
+    assert {"drop rate", "variance"} <= marked
+
+
+def test_statistics_catch_a_missing_dropout():
+    model, port = mlp("L R D0.2 L D0.4 | L R D0.2 L")
+    assert "drop rate" in differing(model, port, randn(8, 16))
+
+
+def test_statistics_catch_a_channels_last_port_without_channel_dim():
+    port = ChannelsLast(nn.Dropout2d(0.3))
+    marked = differing(torch.nn.Dropout2d(0.3), port, randn(*SHAPES["Dropout2d"]), seed=3)
+    # torch drops whole (H, W) planes; the mix-up drops whole (C, W) slices.
+    assert marked >= {
+        "neighbours along dim 1 dropped alike",
+        "neighbours along dim 2 dropped alike",
+    }
+    assert "drop rate" not in marked  # the same rate: only the mask's structure tells
+
+
+def test_statistics_catch_a_wrong_scale():
+    port = functools.partial(F.dropout, p=0.3, training=True)
+    marked = differing(torch.nn.Dropout(0.3), lambda x: port(x) * 1.2, randn(8, 16), seed=4)
+    assert marked == {"variance"} or marked == {"mean", "variance"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"trials": 1}, "trials must be an int >= 2, but got 1"),
+        ({"false_failure_rate": 0}, "false_failure_rate must be in (0, 1), but got 0"),
+        ({"false_failure_rate": 1.5}, "false_failure_rate must be in (0, 1), but got 1.5"),
+    ],
+)
+def test_statistics_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=re.escape(f"assert_statistically_equivalent: {match}")):
+        assert_statistically_equivalent(torch.nn.Dropout(0.3), nn.Dropout(0.3), randn(2), **kwargs)
+
+
+def test_z_test_p_value():
+    # |difference| / sqrt(0.6^2 + 0.8^2) = 1.96: the two-sided p-value of z = 1.96 is 0.05.
+    assert _z_test_p_value(0.0, 0.6, 1.96, 0.8) == pytest.approx(0.0499958, abs=1e-6)
+    assert _z_test_p_value(0.25, 0.0, 0.25, 0.0) == 1.0  # constant and equal
+    assert _z_test_p_value(0.25, 0.0, 0.5, 0.0) == 0.0  # constant and different
+
+
+# --- no torch at import -------------------------------------------------------------------------
+
+
+def test_importing_the_helpers_and_the_plugin_does_not_import_torch():
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import flashdrop.testing, flashdrop.pytest_plugin\n"
+        "assert 'torch' not in [m.split('.')[0] for m in sys.modules if sys.modules[m]]\n"
+        "try:\n"
+        "    flashdrop.testing.assert_same_as_torch(None, None)\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "compat needs torch; install it with `pip install 'flashdrop[torch]'`\n"
