@@ -118,14 +118,19 @@ _FEATURE_CASES = {
     "dropout3d": (Case((16, 128, 2, 2, 2), 2), Case((2048, 2, 2, 2), 1, "unbatched")),
     "feature_alpha_dropout": (Case((32, 64, 2, 4), 2), Case((128, 128), 2)),
 }
-_MODULE_NAMES = {
-    "dropout": "Dropout",
-    "alpha_dropout": "AlphaDropout",
-    "dropout1d": "Dropout1d",
-    "dropout2d": "Dropout2d",
-    "dropout3d": "Dropout3d",
-    "feature_alpha_dropout": "FeatureAlphaDropout",
-}
+_FUNCTIONS = (
+    "dropout",
+    "alpha_dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "feature_alpha_dropout",
+)
+
+
+def _module_name(function: str) -> str:
+    """The module of a function: dropout1d -> Dropout1d, alpha_dropout -> AlphaDropout."""
+    return "".join(part.capitalize() for part in function.split("_"))
 
 
 def _ops() -> tuple[Op, ...]:
@@ -137,10 +142,10 @@ def _ops() -> tuple[Op, ...]:
             alpha="alpha" in name,
             cases=_FEATURE_CASES.get(name, _ELEMENTWISE),
         )
-        for name in _MODULE_NAMES
+        for name in _FUNCTIONS
     ]
     modules = [
-        Op(_MODULE_NAMES[f.name], module=True, alpha=f.alpha, cases=f.cases) for f in functions
+        Op(_module_name(f.name), module=True, alpha=f.alpha, cases=f.cases) for f in functions
     ]
     return (*functions, *modules)
 

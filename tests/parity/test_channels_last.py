@@ -12,6 +12,7 @@ import compat
 import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import nn
+from tests.names import MODULE_OF
 from tests.parity.test_bitexact import assert_same_bits, sample_input
 from tests.parity.test_contract import assert_same_outcome, outcome
 
@@ -55,18 +56,10 @@ def test_channels_last_same_bits_as_torch_moved(name, shape, batched, dtype, p):
             assert_same_bits(ours, theirs)
 
 
-MODULES = {
-    "dropout1d": "Dropout1d",
-    "dropout2d": "Dropout2d",
-    "dropout3d": "Dropout3d",
-    "feature_alpha_dropout": "FeatureAlphaDropout",
-}
-
-
 @pytest.mark.parametrize(("name", "shape", "batched"), CASES)
 def test_channels_last_modules_same_bits_as_torch_moved(name, shape, batched):
     x = sample_input(shape, torch.float32)
-    m = getattr(nn, MODULES[name])(0.3, channel_dim=-1)
+    m = getattr(nn, MODULE_OF[name])(0.3, channel_dim=-1)
     torch.manual_seed(3)
     flashdrop.manual_seed(3)
     with flashdrop.rng_mode("torch"):

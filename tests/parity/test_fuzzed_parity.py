@@ -26,18 +26,11 @@ import compat
 import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import nn
+from tests.names import MODULE_OF
 from tests.parity.test_bitexact import DTYPES, SHAPES, assert_same_bits, sample_input
 from tests.parity.test_contract import assert_same_outcome, outcome
 
 FUNCTIONS = list(SHAPES)  # the six of torch.nn.functional
-MODULE_OF = {
-    "dropout": "Dropout",
-    "alpha_dropout": "AlphaDropout",
-    "dropout1d": "Dropout1d",
-    "dropout2d": "Dropout2d",
-    "dropout3d": "Dropout3d",
-    "feature_alpha_dropout": "FeatureAlphaDropout",
-}
 SMALLEST_NORMAL = 2.2250738585072014e-308
 # p's edges: exactly 0 and 1 (as floats, ints and -0.0); subnormal and tiny distances from 0;
 # the floats just below 1 (there is nothing closer to 1 than 2**-53); where float16's 1/(1-p)

@@ -28,8 +28,9 @@ from flashdrop.testing import (
     assert_statistically_equivalent,
     seeded,
 )
+from tests.names import FUNCTION_OF
 
-NAMES = ["Dropout", "AlphaDropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"]
+NAMES = list(FUNCTION_OF)
 SHAPES = {
     "Dropout": (8, 16),
     "AlphaDropout": (8, 16),
@@ -37,14 +38,6 @@ SHAPES = {
     "Dropout2d": (8, 6, 4, 5),
     "Dropout3d": (4, 6, 2, 3, 3),
     "FeatureAlphaDropout": (8, 6, 4, 5),
-}
-FUNCTIONS = {
-    "Dropout": "dropout",
-    "AlphaDropout": "alpha_dropout",
-    "Dropout1d": "dropout1d",
-    "Dropout2d": "dropout2d",
-    "Dropout3d": "dropout3d",
-    "FeatureAlphaDropout": "feature_alpha_dropout",
 }
 ATOL = 1e-5  # MLX's and torch's matrix products round differently
 TRIALS = 400  # calls per side of the statistical checks here
@@ -114,7 +107,7 @@ def report_rows(message: str) -> list[tuple[str, float, bool]]:
 def test_the_six_modules_and_functions_pass(name):
     x = randn(*SHAPES[name])
     assert_same_as_torch(getattr(torch.nn, name)(0.3), getattr(nn, name)(0.3), x, calls=4)
-    fn = FUNCTIONS[name]
+    fn = FUNCTION_OF[name]
     assert_same_as_torch(
         functools.partial(getattr(TF, fn), p=0.3, training=True),
         functools.partial(getattr(F, fn), p=0.3, training=True),
