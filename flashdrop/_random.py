@@ -115,9 +115,22 @@ class TorchCPUGenerator:
 
     def set_state(self, data: bytes) -> None:
         """Take a state in ``torch.get_rng_state()``'s layout."""
-        initial_seed, left, _seeded, next_ = _TORCH_HEADER.unpack_from(data)
-        if not 1 <= left <= _MT_WORDS:
-            raise ValueError(f"set_rng_state: corrupt torch generator state (left = {left})")
+        initial_seed, left, seeded, next_ = _TORCH_HEADER.unpack_from(data)
+        if not (1 <= left <= _MT_WORDS and seeded != 0 and next_ <= _MT_WORDS):
+            # torch's check and text; ours names the fields.
+            raise RuntimeError(
+                f"Invalid mt19937 state; the torch part of the state needs 1 <= left <= 624, "
+                f"seeded != 0 and next <= 624, but has left={left}, seeded={seeded}, "
+                f"next={next_}"
+            )
+        if not (next_ == _MT_WORDS + 1 - left or (left == 1 and next_ == 0)):
+            # torch accepts it, but its draws read word `next` and regenerate after `left`
+            # more: two counters only torch's own updates keep in step, as numpy's one does.
+            raise ValueError(
+                f"set_rng_state: a torch generator state with left={left} and next={next_} "
+                "is not one torch produces (next == 625 - left, or left == 1 and next == 0 "
+                "after seeding); flashdrop's torch mode cannot continue it"
+            )
         key = np.frombuffer(data, dtype="<u8", count=_MT_WORDS, offset=_TORCH_HEADER.size)
         with self._lock:
             self._bits.state = {

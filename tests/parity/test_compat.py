@@ -5,6 +5,7 @@ infinities and subnormals must all survive. The expected dtypes and the bit view
 written out independently of compat's own table.
 """
 
+import struct
 import subprocess
 import sys
 
@@ -267,6 +268,45 @@ def test_state_copied_from_torch_is_torchs_byte_for_byte():
     flashdrop.manual_seed(1)
     compat.copy_rng_from_torch()
     assert torch_generator.get_state() == torch.get_rng_state().numpy().tobytes()
+
+
+@pytest.mark.parametrize(
+    ("field", "offset", "fmt", "value", "outcome"),
+    [
+        ("left", 8, "<i", 0, "torch refuses"),
+        ("left", 8, "<i", 625, "torch refuses"),
+        ("seeded", 12, "<i", 0, "torch refuses"),
+        ("next", 16, "<Q", 625, "torch refuses"),
+        ("seeded", 12, "<i", 256, "accepted"),
+        ("next", 16, "<Q", 624, "accepted"),  # with left 1: the table used up
+        ("left", 8, "<i", 624, "not torch's own"),  # with next 0: counters out of step
+    ],
+)
+def test_corrupt_torch_states(field, offset, fmt, value, outcome):
+    """flashdrop.set_rng_state refuses what torch.set_rng_state refuses, with torch's text, and
+    a state torch accepts but never produces with a ValueError; what both accept draws alike."""
+    torch.manual_seed(5)
+    flashdrop.manual_seed(5)  # left 1, next 0: the state right after seeding
+    state = bytearray(np.array(flashdrop.get_rng_state()).tobytes())
+    struct.pack_into(fmt, state, offset, value)
+    ours = mx.array(np.frombuffer(bytes(state), dtype=np.uint8))
+    theirs = torch.frombuffer(bytearray(state[:5056]), dtype=torch.uint8)
+    if outcome == "torch refuses":
+        with pytest.raises(RuntimeError) as refusal:
+            torch.set_rng_state(theirs)
+        with pytest.raises(RuntimeError, match=f"^{refusal.value}; .*{field}={value}"):
+            flashdrop.set_rng_state(ours)
+        return
+    torch.set_rng_state(theirs)
+    if outcome == "not torch's own":
+        with pytest.raises(ValueError, match=f"{field}={value}.* cannot continue it"):
+            flashdrop.set_rng_state(ours)
+        return
+    flashdrop.set_rng_state(ours)
+    assert torch_generator.get_state() == torch.get_rng_state().numpy().tobytes()
+    with flashdrop.rng_mode("torch"):
+        mask = np.array(F.dropout(mx.ones((1000,)), 0.5)) != 0
+    assert np.array_equal(mask, TF.dropout(torch.ones(1000), 0.5).numpy() != 0)
 
 
 @pytest.mark.parametrize("shape", [(5, 3), (1000,)], ids=str)
