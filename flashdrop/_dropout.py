@@ -84,7 +84,7 @@ def drop_block(input: mx.array, p: float, block_size: int, inplace: bool, eps: f
     _checks.check_can_draw(input.dtype)
     _checks.check_floating(fn, input.dtype)
     # gamma, with torchvision's order of operations: (p * H * W) / (bs**2 * ((H-bs+1) * (W-bs+1)))
-    gamma = functools.reduce(lambda acc, size: acc * size, spatial, p) / (
+    gamma = math.prod(spatial, start=p) / (
         block_size ** len(spatial) * math.prod(size - block_size + 1 for size in spatial)
     )
     centres = _random.bernoulli(
@@ -109,7 +109,7 @@ def _block_normalizer(kept: mx.array, numel: int, eps: float, dtype: mx.Dtype) -
     """torch's ``noise.numel() / (eps + noise.sum())`` for ``kept`` ones in ``noise``: the sum
     (exact: a count) in the dtype, plus a scalar, then ``int / tensor``, which torch computes as
     ``tensor.reciprocal() * int``; each op computed in float32 (float64) and rounded."""
-    compute = mx.float64 if dtype == mx.float64 else mx.float32
+    compute = _compute_dtype(dtype)
     total = _round(kept, dtype).astype(compute) + _round(eps, dtype).astype(compute)
     reciprocal = mx.array(1, compute) / total.astype(dtype).astype(compute)
     return _round(reciprocal.astype(dtype).astype(compute) * numel, dtype)
@@ -222,10 +222,14 @@ def _constant(fn: Callable[..., Any]) -> Callable[..., Any]:
     return cached
 
 
+def _compute_dtype(dtype: mx.Dtype) -> mx.Dtype:
+    """The dtype torch computes a ``dtype`` op in: float64 for float64, else float32."""
+    return mx.float64 if dtype == mx.float64 else mx.float32
+
+
 def _round(value: float | mx.array, dtype: mx.Dtype) -> mx.array:
     """``value`` as float32 (float64 for float64), rounded once to ``dtype``."""
-    compute = mx.float64 if dtype == mx.float64 else mx.float32
-    return mx.array(value, compute).astype(dtype)
+    return mx.array(value, _compute_dtype(dtype)).astype(dtype)
 
 
 @_constant

@@ -19,15 +19,13 @@ from collections.abc import Iterator
 
 import pytest
 
-_DEFAULT_SEED = 0
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("flashdrop")
     group.addoption(
         "--flashdrop-seed",
         type=int,
-        default=None,
+        default=0,
         metavar="N",
         help="seed of the flashdrop_seed and torch_mode fixtures (default 0); a test's "
         "flashdrop_seed marker takes precedence",
@@ -51,8 +49,7 @@ def _chosen_seed(request: pytest.FixtureRequest) -> int:
                 f"@pytest.mark.flashdrop_seed(7), but got {marker.args!r} {marker.kwargs!r}"
             )
         return marker.args[0]
-    option = request.config.getoption("flashdrop_seed")
-    return _DEFAULT_SEED if option is None else option
+    return request.config.getoption("flashdrop_seed")
 
 
 @pytest.fixture

@@ -219,11 +219,8 @@ def stochastic_depth(input: mx.array, p: float, mode: str, training: bool = True
     _checks.check_stochastic_depth_mode(mode)
     if not training or p == 0.0:
         return input
-    if mode == "row":
-        _checks.check_has_batch("stochastic_depth", input.ndim)
-        noise_shape = input.shape[:1] + (1,) * (input.ndim - 1)
-    else:
-        noise_shape = (1,) * input.ndim
+    # "row": one draw per sample; "batch": one draw for the whole input.
+    noise_shape = _per_sample("stochastic_depth", input) if mode == "row" else (1,) * input.ndim
     return _dropout.drop(input, noise_shape, p)
 
 
@@ -250,8 +247,13 @@ def drop_path(
     _checks.check_drop_probability(drop_prob)
     if drop_prob == 0.0 or not training:
         return x
-    _checks.check_has_batch("drop_path", x.ndim)
-    return _dropout.drop(x, x.shape[:1] + (1,) * (x.ndim - 1), drop_prob, scale_by_keep)
+    return _dropout.drop(x, _per_sample("drop_path", x), drop_prob, scale_by_keep)
+
+
+def _per_sample(fn: str, input: mx.array) -> tuple[int, ...]:
+    """(N, 1, ..., 1): one draw per sample of an (N, *) input."""
+    _checks.check_has_batch(fn, input.ndim)
+    return input.shape[:1] + (1,) * (input.ndim - 1)
 
 
 def drop_block2d(
