@@ -7,6 +7,7 @@ the matching functions; the names below control their randomness.
 
 from flashdrop import nn
 from flashdrop._random import (
+    checkpoint,
     compile,
     fork_rng,
     get_rng_mode,
@@ -20,6 +21,7 @@ from flashdrop._random import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "checkpoint",
     "compile",
     "fork_rng",
     "get_rng_mode",

@@ -9,6 +9,7 @@ inputs) and call this.
 
 import functools
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -88,7 +89,7 @@ def drop_block(input: mx.array, p: float, block_size: int, inplace: bool, eps: f
         block_size ** len(spatial) * math.prod(size - block_size + 1 for size in spatial)
     )
     centres = _random.bernoulli(
-        input.shape[:2] + tuple(size - block_size + 1 for size in spatial), gamma
+        input.shape[:2] + tuple(size - block_size + 1 for size in spatial), gamma, like=input
     )
     # torchvision pads the centres with block_size // 2 zeros, then max-pools (window block_size,
     # stride 1) with block_size // 2 more of padding; as every window holds a centre or one of
@@ -127,19 +128,22 @@ def _masked(
     _checks.check_can_draw(input.dtype)
     if (alpha or scale) and not mx.issubdtype(input.dtype, mx.floating):
         # torch fails only after drawing the mask: draw it too, so the streams stay in step.
-        _random.bernoulli(noise_shape, 1 - p)
+        _random.bernoulli(noise_shape, 1 - p, like=input)
         _checks.raise_cannot_scale(input.dtype, alpha)
 
+    mlx_mode = _random.get_rng_mode() == "mlx"
     if alpha:
         constants = _alpha_constants(input.dtype, p)
     else:
-        constants = (_scale(input.dtype, p) if scale else mx.array(1, input.dtype),)
-    if _random.get_rng_mode() == "torch":
+        constants = (_scale(input.dtype, p, mlx_mode) if scale else mx.array(1, input.dtype),)
+    if not mlx_mode:
         # torch's stream is drawn on the host; the formula compiles with the mask as an input.
-        return _apply_compiled(input, _random.bernoulli(noise_shape, 1 - p), constants)
+        keep = _random.bernoulli(noise_shape, 1 - p, like=input)
+        return _fused(_apply_compiled, input, keep, constants)
     if noise_shape == input.shape:
         # Element dropout: MLX's draw and the formula in one compiled graph.
-        return _draw_and_apply_compiled(input, noise_shape, _keep_probability(p), constants)
+        q = _keep_probability(p)
+        return _fused(_draw_and_apply_compiled, input, noise_shape, q, constants)
     # Per-channel noise: made once per channel, then broadcast by one plain multiply (fused into
     # one graph, the select would run once per element: measured 1.05-1.5x slower).
     return _draw_and_apply(input, noise_shape, _keep_probability(p), constants)
@@ -174,10 +178,56 @@ def _apply(
     return input * noise + mx.where(keep, shift_kept, shift_dropped)
 
 
-# Compiled once, traced per (shape, dtype). In mlx mode the draw compiles with the formula, the
-# random state threaded through so that every call draws afresh.
-_apply_compiled = mx.compile(_apply)
-_draw_and_apply_compiled = _random.compile(_draw_and_apply)
+class _CompiledPerShape:
+    """``fn`` compiled, one trace per signature (the arrays' shapes and dtypes), at most
+    ``traces`` kept: the least recently used is dropped (deleting a compiled function frees its
+    trace), so that many input shapes (variable sequence lengths) do not pile up traces.
+
+    A signature is compiled from its second call on; its first call runs ``fn`` uncompiled
+    (the same bits), so that shapes seen once cost no trace at all. The last ``seen``
+    signatures called once are remembered.
+    """
+
+    def __init__(self, fn: Callable[..., mx.array], compile: Callable, traces: int = 256) -> None:
+        self.fn, self.compile, self.traces, self.seen_limit = fn, compile, traces, 16 * traces
+        self.compiled: OrderedDict[tuple, Callable[..., mx.array]] = OrderedDict()
+        self.seen: OrderedDict[tuple, None] = OrderedDict()
+
+    def __call__(self, input: mx.array, *args: Any) -> mx.array:
+        # The shapes of the arrays (a noise shape as itself), and how many constants come last.
+        shapes = (getattr(arg, "shape", arg) for arg in args[:-1])
+        signature = (input.shape, input.dtype, *shapes, len(args[-1]))
+        compiled = self.compiled.get(signature)
+        if compiled is not None:
+            self.compiled.move_to_end(signature)
+            return compiled(input, *args)
+        if signature not in self.seen:
+            self.seen[signature] = None
+            if len(self.seen) > self.seen_limit:
+                self.seen.popitem(last=False)
+            return self.fn(input, *args)
+        del self.seen[signature]
+        compiled = self.compiled[signature] = self.compile(self.fn)
+        if len(self.compiled) > self.traces:
+            self.compiled.popitem(last=False)
+        return compiled(input, *args)
+
+
+def _fused(cache: _CompiledPerShape, input: mx.array, *args: Any) -> mx.array:
+    """``cache.fn(input, *args)``, compiled in the main thread drawing from ``mx.random.state``.
+
+    Elsewhere (other threads: a function compiled in one thread and run in another can make
+    MLX abort at exit; a checkpoint's replay) it runs uncompiled, with the same bits.
+    """
+    if _random._current_stream() is None:
+        return cache(input, *args)
+    return cache.fn(input, *args)
+
+
+# Traced per (shape, dtype), a bounded number of traces kept. In mlx mode the draw compiles with
+# the formula, the random state threaded through so that every call draws afresh.
+_apply_compiled = _CompiledPerShape(_apply, mx.compile)
+_draw_and_apply_compiled = _CompiledPerShape(_draw_and_apply, _random.compile)
 
 
 def _feature_noise_shape(input: mx.array, batched: bool, channel_dim: int) -> tuple[int, ...]:
@@ -239,14 +289,17 @@ def _keep_probability(p: float) -> mx.array:
 
 
 @_constant
-def _scale(dtype: mx.Dtype, p: float) -> mx.array:
+def _scale(dtype: mx.Dtype, p: float, mlx_mode: bool = False) -> mx.array:
     """torch's ``noise.div_(1 - p)`` for a kept element: 1 / (1-p) with the divisor in float32.
 
-    Not rounded to ``dtype``: in float16 it can overflow (p > 0.99998), and the mask's zeros
+    In mlx mode ``mlx.nn.Dropout``'s factor instead, ``1 / (1 - p)`` in double rounded to
+    float32 (an ulp off torch's for some p), so that after the same ``mx.random.seed`` the
+    output is ``mlx.nn.Dropout``'s, bit for bit. Not rounded to ``dtype``: in float16 it can
+    overflow (p > 0.99998), and the mask's zeros
     times inf would be NaN, where torch's noise has 0.
     """
-    if dtype == mx.float64:
-        return mx.array(1 / (1 - p), mx.float64)
+    if dtype == mx.float64 or mlx_mode:
+        return mx.array(1 / (1 - p), _compute_dtype(dtype))
     return mx.array(1, mx.float32) / mx.array(1 - p, mx.float32)
 
 

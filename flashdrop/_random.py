@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import mlx.core as mx
+import mlx.nn
 import numpy as np
 
 MODES = ("mlx", "torch")
@@ -144,8 +145,13 @@ class TorchCPUGenerator:
 
 # torch 2.13 seeds its generator differently at every start; so does flashdrop's torch stream.
 torch_generator = TorchCPUGenerator(secrets.randbits(64))
-_mode = "mlx"
-_tracing = threading.local()
+_mode = "mlx"  # the process default; rng_mode() blocks override it in their own thread
+# Per thread: `mode` (an rng_mode() block's), `stream` (a non-main thread's mlx-mode keys),
+# `override` (keys a transformation supplies: a checkpoint's replay, a compiled trace's
+# threaded key), `torch_replay` (a checkpoint's replayed torch stream), `tracing` (depth of
+# flashdrop.compile traces).
+_local = threading.local()
+_MAIN_THREAD = threading.main_thread()
 
 
 def _check_mode(mode: str) -> str:
@@ -157,21 +163,27 @@ def _check_mode(mode: str) -> str:
 def set_rng_mode(mode: str) -> None:
     """Choose the stream every later mask is drawn from: ``"mlx"`` (default) or ``"torch"``.
 
-    In ``"torch"`` mode, after :func:`manual_seed`, each dropout function and module returns the
-    very bits torch returns after ``torch.manual_seed`` with the same seed, on a torch CPU build.
+    This is the process default, seen by every thread outside an :func:`rng_mode` block (and
+    by the calling thread inside its block, until the block ends). In ``"torch"`` mode, after
+    :func:`manual_seed`, each dropout function and module returns the very bits torch returns
+    after ``torch.manual_seed`` with the same seed, on a torch CPU build.
     """
     global _mode
     _mode = _check_mode(mode)
+    if getattr(_local, "mode", None) is not None:
+        _local.mode = mode
 
 
 def get_rng_mode() -> str:
-    """The current random mode, ``"mlx"`` or ``"torch"``."""
-    return _mode
+    """The random mode of the calling thread, ``"mlx"`` or ``"torch"``."""
+    return getattr(_local, "mode", None) or _mode
 
 
 @contextmanager
 def rng_mode(mode: str) -> Iterator[None]:
     """Context manager: draw in ``mode`` inside the block, then go back to the previous mode.
+
+    The block changes the mode of the calling thread only; other threads keep theirs.
 
     Example::
 
@@ -179,16 +191,98 @@ def rng_mode(mode: str) -> Iterator[None]:
         >>> with flashdrop.rng_mode("torch"):
         ...     y = F.dropout(x, 0.5)   # the same bits as torch.manual_seed(0); F.dropout(x, 0.5)
     """
-    global _mode
-    previous, _mode = _mode, _check_mode(mode)
+    previous = getattr(_local, "mode", None)
+    _local.mode = _check_mode(mode)
     try:
         yield
     finally:
-        _mode = previous
+        _local.mode = previous
+
+
+class _KeyStream:
+    """MLX's key sequence with explicit keys: a draw takes ``split(key)[1]``, and the key moves
+    on to ``split(key)[0]``, as ``mx.random.state`` does for draws without a key."""
+
+    def __init__(self, key: mx.array, generation: int = 0) -> None:
+        self.key = key
+        self.generation = generation
+
+    def next(self) -> mx.array:
+        self.key, subkey = mx.random.split(self.key)
+        return subkey
+
+
+class _ThreadStreams:
+    """The seed of non-main threads' mlx-mode streams: the n-th thread to draw after
+    :func:`manual_seed` (n = 1, 2, ...) draws from a key made of (seed, n)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seed = secrets.randbits(64)
+        self.generation = 0
+        self.count = 0
+
+    def reseed(self, seed: int) -> None:
+        with self.lock:
+            self.seed, self.generation, self.count = seed, self.generation + 1, 0
+
+    def stream(self) -> _KeyStream:
+        """The calling thread's stream, made on its first draw (or its first after a seed)."""
+        stream = getattr(_local, "stream", None)
+        if stream is None or stream.generation != self.generation:
+            with self.lock:
+                self.count += 1
+                entropy, generation = [self.seed, self.count], self.generation
+            words = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
+            # Made from host memory: nothing lazy, nothing of MLX's per-thread random state.
+            stream = _local.stream = _KeyStream(mx.array(words), generation)
+        return stream
+
+
+_thread_streams = _ThreadStreams()
+
+
+def _current_stream() -> "_KeyStream | None":
+    """Where the next mlx-mode key comes from; None: MLX's own ``mx.random.state``."""
+    override = getattr(_local, "override", None)
+    if override is not None:
+        return override
+    if threading.current_thread() is _MAIN_THREAD:
+        return None
+    return _thread_streams.stream()
+
+
+def next_mlx_key() -> mx.array | None:
+    """The key of the next mlx-mode draw, or ``None``: draw from ``mx.random.state``.
+
+    Every mlx-mode draw in flashdrop passes this as ``key=`` to ``mx.random``. ``None`` in the
+    main thread, which keeps MLX's own global state (so ``mx.random.seed`` and
+    ``mx.compile(..., inputs=[mx.random.state])`` cover flashdrop); a key from the thread's own
+    stream in other threads (MLX's per-thread state is never touched there: reading or drawing
+    from it makes the interpreter abort at exit); the replayed keys while
+    :func:`checkpoint` recomputes; the threaded key inside a :func:`compile` trace in a thread.
+    """
+    stream = _current_stream()
+    return None if stream is None else stream.next()
+
+
+@contextmanager
+def _local_value(name: str, value: Any) -> Iterator[None]:
+    """Set the calling thread's ``_local.<name>`` inside the block."""
+    previous = getattr(_local, name, None)
+    setattr(_local, name, value)
+    try:
+        yield
+    finally:
+        setattr(_local, name, previous)
 
 
 def manual_seed(seed: int) -> None:
     """Seed both streams, as ``torch.manual_seed(seed)`` seeds torch's.
+
+    The mlx-mode streams: MLX's own ``mx.random.state`` of the main thread (when called from
+    the main thread), and the streams of the other threads: the n-th thread to draw after the
+    call draws from a key made of ``(seed, n)``.
 
     Args:
         seed: an integer in [-2**63, 2**64); negative seeds wrap through 2**64, as in torch.
@@ -198,7 +292,10 @@ def manual_seed(seed: int) -> None:
         raise ValueError("Overflow when unpacking long long")  # torch's text
     seed %= 2**64
     torch_generator.manual_seed(seed)
-    mx.random.seed(seed)
+    _thread_streams.reseed(seed)
+    if threading.current_thread() is _MAIN_THREAD:
+        # MLX's state is per thread; another thread's would be touched (see next_mlx_key).
+        mx.random.seed(seed)
 
 
 def get_rng_state() -> mx.array:
@@ -245,18 +342,37 @@ def fork_rng() -> Iterator[None]:
         set_rng_state(state)
 
 
-def bernoulli(shape: Sequence[int], q: float) -> mx.array:
-    """A bool mask of ``shape``, True with probability ``q``, from the current mode's stream."""
-    if _mode == "mlx":
-        return mx.random.bernoulli(q, shape)
-    if getattr(_tracing, "depth", 0):
+def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None = None) -> mx.array:
+    """A bool mask of ``shape``, True with probability ``q``, from the current mode's stream.
+
+    ``like``: the array the mask is for; a torch-mode draw checks it is not being traced by
+    ``mx.compile`` or ``mx.vmap``.
+    """
+    if get_rng_mode() == "mlx":
+        return mx.random.bernoulli(q, shape, key=next_mlx_key())
+    if getattr(_local, "tracing", 0) or (like is not None and _is_traced(like)):
         raise RuntimeError(
-            "flashdrop: a torch-mode dropout cannot be compiled: its mask is drawn on the host "
-            "and would be frozen into the compiled graph, repeating on every call. Compile in "
-            "'mlx' mode, or call this function without flashdrop.compile."
+            "flashdrop: a torch-mode draw cannot be compiled or vmapped: its mask is drawn on "
+            "the host, so mx.compile would freeze it into the graph (the same mask on every "
+            "call) and mx.vmap would share it between all rows. Draw in 'mlx' mode there (with "
+            "flashdrop.compile for compiling), or call the function uncompiled and outside "
+            "mx.vmap (dropout on the whole batch draws every row afresh)."
         )
-    count = math.prod(shape)
-    return mx.array(torch_generator.bernoulli(count, q).reshape(shape))
+    generator = getattr(_local, "torch_replay", None) or torch_generator
+    return mx.array(generator.bernoulli(math.prod(shape), float(q)).reshape(shape))
+
+
+def _is_traced(array: mx.array) -> bool:
+    """Whether ``array`` is being traced by ``mx.compile`` or ``mx.vmap`` (evaluating it raises
+    there; under ``mx.grad`` it evaluates). Outside, it evaluates ``array``, which is then not
+    evaluated again."""
+    try:
+        mx.eval(array)
+    except ValueError as error:
+        if "during function transformations" in str(error):
+            return True
+        raise
+    return False
 
 
 def compile(
@@ -265,34 +381,123 @@ def compile(
     outputs: Any = None,
     shapeless: bool = False,
 ) -> Callable[..., Any]:
-    """``mx.compile`` with MLX's random state threaded through.
+    """``mx.compile`` with the random state threaded through.
 
     A plain ``mx.compile`` bakes the random key in at trace time, so every call of the compiled
-    function repeats one mask. This one passes ``mx.random.state`` in and out of the graph, so
-    each call draws a fresh mask, exactly as the uncompiled function would.
+    function repeats one mask. This one passes the random state in and out of the graph, so
+    each call draws a fresh mask, exactly as the uncompiled function would: in the main thread
+    MLX's ``mx.random.state``, in other threads the thread's own mlx-mode stream (see
+    :func:`next_mlx_key`). A torch-mode draw inside raises ``RuntimeError``: torch's stream
+    lives on the host. If a call fails while tracing, the random state is restored.
 
     Args:
         fn: the function to compile.
-        inputs, outputs, shapeless: as for ``mx.compile`` (for example a model's and an
-            optimizer's state); the random state is added to them.
+        inputs, outputs: as for ``mx.compile`` (for example a model's and an optimizer's
+            state); the random state is added to them.
+        shapeless: must be ``False``: MLX's random ops cannot be traced shapeless (they cannot
+            infer their output shapes); ``True`` raises ``ValueError`` here, before any trace.
 
     Example::
 
         >>> step = flashdrop.compile(lambda x: model(x).sum())
     """
+    if shapeless:
+        raise ValueError(
+            "flashdrop.compile: shapeless=True cannot compile a random draw (MLX's random ops "
+            "cannot infer their output shapes in a shapeless trace: 'RandomBits cannot infer "
+            "output shapes'). Use shapeless=False: one trace per input shape."
+        )
 
-    @functools.wraps(fn)
-    def traced(*args: Any, **kwargs: Any) -> Any:
-        # Runs only while mx.compile traces `fn`: torch-mode draws check the depth.
-        _tracing.depth = getattr(_tracing, "depth", 0) + 1
+    def run(*args: Any, **kwargs: Any) -> Any:
+        depth = getattr(_local, "tracing", 0)
+        _local.tracing = depth + 1  # torch-mode draws refuse to be traced
         try:
             return fn(*args, **kwargs)
         finally:
-            _tracing.depth -= 1
+            _local.tracing = depth
 
-    return mx.compile(
-        traced,
-        inputs=[mx.random.state, inputs],
-        outputs=[mx.random.state, outputs],
-        shapeless=shapeless,
-    )
+    def traced_global(*args: Any, **kwargs: Any) -> Any:
+        # After mx.disable_compile() this runs eagerly: then nothing is traced.
+        return (run if _is_traced(mx.random.state[0]) else fn)(*args, **kwargs)
+
+    def traced_keyed(key: mx.array, *args: Any, **kwargs: Any) -> Any:
+        stream = _KeyStream(key)
+        with _local_value("override", stream):
+            out = (run if _is_traced(key) else fn)(*args, **kwargs)
+        return stream.key, out
+
+    state = [mx.random.state, inputs]
+    compiled_global = mx.compile(traced_global, inputs=state, outputs=[mx.random.state, outputs])
+    compiled_keyed = mx.compile(traced_keyed, inputs=inputs, outputs=outputs)
+
+    @functools.wraps(fn)
+    def compiled(*args: Any, **kwargs: Any) -> Any:
+        stream = _current_stream()
+        if stream is not None:  # another thread, or a checkpoint's recomputation
+            stream.key, out = compiled_keyed(stream.key, *args, **kwargs)
+            return out
+        saved = mx.random.state[0]
+        try:
+            return compiled_global(*args, **kwargs)
+        except BaseException:
+            # A failed trace leaves a placeholder as MLX's key; put the key back.
+            hi, lo = np.asarray(saved, dtype=np.uint32).tolist()
+            mx.random.seed(hi << 32 | lo)
+            raise
+
+    return compiled
+
+
+def checkpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``mx.checkpoint`` that recomputes with the forward's random masks.
+
+    Like ``torch.utils.checkpoint(fn, ..., preserve_rng_state=True)``: the backward pass
+    recomputes ``fn`` drawing exactly the masks the forward drew, in both random modes, so the
+    gradients are those of the uncheckpointed function, bit for bit. The random streams advance
+    once, by the forward's draws: in torch mode exactly as torch's generator does with
+    ``torch.utils.checkpoint``. A plain ``mx.checkpoint`` or ``mlx.nn.utils.checkpoint``
+    draws new masks when it recomputes: its gradients are not the forward's.
+
+    Args:
+        fn: a function of arrays (trees of arrays, as for ``mx.checkpoint``), or an
+            ``mlx.nn.Module``: then gradients flow to its trainable parameters too, as with
+            ``mlx.nn.utils.checkpoint(module)``.
+
+    Returns:
+        A function with ``fn``'s signature.
+
+    Example::
+
+        >>> block = flashdrop.checkpoint(transformer_block)   # an mlx.nn.Module
+        >>> loss, grads = nn.value_and_grad(model, loss_fn)(model, x)
+    """
+    module = fn if isinstance(fn, mlx.nn.Module) else None
+
+    @functools.wraps(fn)
+    def checkpointed(*args: Any, **kwargs: Any) -> Any:
+        mode = get_rng_mode()
+        stream = _current_stream()
+        key = mx.random.state[0] if stream is None else stream.key
+        torch_state = (getattr(_local, "torch_replay", None) or torch_generator).get_state()
+        calls = 0
+
+        def recomputable(params: Any, *args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if module is not None:
+                module.update(params)
+            if calls == 1:  # the forward: draws as usual, advancing the streams
+                return fn(*args, **kwargs)
+            replay = TorchCPUGenerator(0)
+            replay.set_state(torch_state)
+            with (
+                _local_value("mode", mode),
+                _local_value("override", _KeyStream(key)),
+                _local_value("torch_replay", replay),
+            ):
+                return fn(*args, **kwargs)
+
+        params = module.trainable_parameters() if module is not None else {}
+        return mx.checkpoint(recomputable)(params, *args, **kwargs)
+
+    return checkpointed

@@ -11,8 +11,8 @@ threads draw must be states of the serial path too.
 
 Each test runs twice: on a generator directly, and through flashdrop's public API in torch mode
 (``F.dropout`` and a shared ``nn.Dropout``, ``get_rng_state``, ``set_rng_state``,
-``manual_seed``). The random mode is process-global, so it is set once, before the threads
-start.
+``manual_seed``). ``rng_mode()`` blocks are per thread, so torch mode is set as the process
+default (``set_rng_mode``), once, before the threads start.
 """
 
 import sys
@@ -88,9 +88,11 @@ def subject(request):
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     try:
-        with flashdrop.fork_rng(), flashdrop.rng_mode("torch"):
+        with flashdrop.fork_rng():
+            flashdrop.set_rng_mode("torch")
             yield request.param()
     finally:
+        flashdrop.set_rng_mode("mlx")
         sys.setswitchinterval(interval)
 
 

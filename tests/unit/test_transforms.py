@@ -1,0 +1,297 @@
+"""Randomness under MLX's transformations: checkpoint, compile, vmap, grad, many shapes."""
+
+import mlx.core as mx
+import mlx.nn
+import mlx.optimizers
+import numpy as np
+import pytest
+
+import flashdrop
+import flashdrop.nn.functional as F
+from flashdrop import _dropout, nn
+
+MODES = ["mlx", "torch"]
+
+
+@pytest.fixture(params=MODES)
+def mode(request):
+    with flashdrop.rng_mode(request.param):
+        yield request.param
+
+
+def state() -> np.ndarray:
+    return np.array(flashdrop.get_rng_state())
+
+
+def inputs():
+    w = mx.random.normal((2, 64), key=mx.random.key(0))
+    x = mx.random.normal((8, 64), key=mx.random.key(1))
+    return w, x
+
+
+def layer(w: mx.array, h: mx.array) -> mx.array:
+    """Two draws, one of them channel dropout, and a nonlinearity between them."""
+    h = F.dropout(mx.tanh(h * w), 0.5)
+    return F.dropout1d(h.reshape(8, 8, 8), 0.3).reshape(8, 64)
+
+
+def loss(w: mx.array, x: mx.array, wrap=lambda f: f) -> mx.array:
+    # Two checkpointed calls, each with its own weight (mx.checkpoint itself sums the gradient
+    # of a weight shared between checkpointed calls in another order).
+    h = wrap(layer)(w[0], x)
+    h = wrap(layer)(w[1], h)
+    return (h**2).sum()
+
+
+def grad_and_state(seed: int, wrap=lambda f: f):
+    flashdrop.manual_seed(seed)
+    g = mx.grad(loss)(*inputs(), wrap)
+    return np.array(g), state()
+
+
+# --- flashdrop.checkpoint -----------------------------------------------------------------------
+
+
+def test_checkpoint_gives_the_uncheckpointed_gradients_and_state(mode):
+    expected_grad, expected_state = grad_and_state(3)
+    grad, after = grad_and_state(3, flashdrop.checkpoint)
+    assert np.array_equal(grad, expected_grad), "the recomputation drew the forward's masks"
+    assert np.array_equal(after, expected_state), "the streams advanced by the forward alone"
+    other, _ = grad_and_state(4, flashdrop.checkpoint)
+    assert not np.array_equal(other, grad), "a new seed, new masks"
+
+
+def test_plain_mx_checkpoint_recomputes_with_other_masks():
+    """The problem flashdrop.checkpoint solves (stated in the docs), in mlx mode."""
+    expected, _ = grad_and_state(3)
+    grad, _ = grad_and_state(3, mx.checkpoint)
+    assert not np.array_equal(grad, expected)
+
+
+def test_checkpoint_forward_and_vjp_are_the_uncheckpointed_ones(mode):
+    w, x = inputs()
+    flashdrop.manual_seed(5)
+    expected, expected_vjp = mx.vjp(lambda w: layer(w, x), [w[0]], [mx.ones((8, 64))])
+    flashdrop.manual_seed(5)
+    f = flashdrop.checkpoint(layer)
+    value, vjp = mx.vjp(lambda w: f(w, x), [w[0]], [mx.ones((8, 64))])
+    assert np.array_equal(np.array(value[0]), np.array(expected[0]))
+    assert np.array_equal(np.array(vjp[0]), np.array(expected_vjp[0]))
+
+
+class Block(mlx.nn.Module):
+    """A pre-norm transformer block with flashdrop's dropout in its three usual places."""
+
+    def __init__(self, dims: int = 32, heads: int = 4, p: float = 0.25) -> None:
+        super().__init__()
+        self.norm1 = mlx.nn.LayerNorm(dims)
+        self.attention = mlx.nn.MultiHeadAttention(dims, heads)
+        self.norm2 = mlx.nn.LayerNorm(dims)
+        self.up = mlx.nn.Linear(dims, 4 * dims)
+        self.down = mlx.nn.Linear(4 * dims, dims)
+        self.dropout_attention = nn.Dropout(p)
+        self.dropout_mlp = nn.Dropout(p)
+        self.dropout_out = nn.Dropout(p)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        h = self.norm1(x)
+        x = x + self.dropout_attention(self.attention(h, h, h))
+        h = self.dropout_mlp(mlx.nn.gelu(self.up(self.norm2(x))))
+        return x + self.dropout_out(self.down(h))
+
+
+class Model(mlx.nn.Module):
+    def __init__(self, checkpoint=None) -> None:
+        super().__init__()
+        mx.random.seed(0)  # the same weights for every model
+        self.blocks = [Block() for _ in range(2)]
+        self.head = mlx.nn.Linear(32, 1)
+        self.checkpoint = checkpoint
+
+    def __call__(self, x: mx.array) -> mx.array:
+        for block in self.blocks:
+            x = (self.checkpoint(block) if self.checkpoint else block)(x)
+        return self.head(x).mean()
+
+
+def model_grads(checkpoint, seed: int = 11, training: bool = True) -> list[tuple[str, np.ndarray]]:
+    model = Model(checkpoint)
+    model.train(training)
+    x = mx.random.normal((2, 6, 32), key=mx.random.key(2))
+    flashdrop.manual_seed(seed)
+    _, grads = mlx.nn.value_and_grad(model, lambda m, x: m(x))(model, x)
+    return [(k, np.array(v)) for k, v in mlx.utils.tree_flatten(grads)]
+
+
+def same_grads(a, b) -> bool:
+    return [k for k, _ in a] == [k for k, _ in b] and all(
+        np.array_equal(u, v) for (_, u), (_, v) in zip(a, b, strict=True)
+    )
+
+
+def test_checkpointed_transformer_blocks_have_the_uncheckpointed_gradients(mode):
+    expected = model_grads(None)
+    assert same_grads(model_grads(flashdrop.checkpoint), expected)
+    assert not same_grads(model_grads(flashdrop.checkpoint, seed=12), expected)
+
+
+def test_checkpointed_module_gradients_are_mlx_nn_utils_checkpoints_without_dropout():
+    """Without dropout (eval mode) there is nothing random: the parameter gradients are exactly
+    those of mlx.nn.utils.checkpoint, the same tree."""
+    ours = model_grads(flashdrop.checkpoint, training=False)
+    theirs = model_grads(mlx.nn.utils.checkpoint, training=False)
+    assert same_grads(ours, theirs)
+
+
+def test_checkpoint_inside_flashdrop_compile():
+    """A compiled training step with checkpointed blocks draws what the eager uncheckpointed step
+    draws, step after step (fresh masks each step)."""
+    w, x = inputs()
+    flashdrop.manual_seed(9)
+    eager = [np.array(mx.grad(loss)(w, x)) for _ in range(3)]
+    step = flashdrop.compile(lambda w, x: mx.grad(loss)(w, x, flashdrop.checkpoint))
+    flashdrop.manual_seed(9)
+    compiled = [np.array(step(w, x)) for _ in range(3)]
+    assert all(np.array_equal(a, b) for a, b in zip(eager, compiled, strict=True))
+    assert not np.array_equal(compiled[0], compiled[1])
+
+
+def training_losses(compiled: bool, steps: int = 3) -> list[float]:
+    model = Model(flashdrop.checkpoint)
+    optimizer = mlx.optimizers.SGD(learning_rate=0.05)
+    x = mx.random.normal((2, 6, 32), key=mx.random.key(2))
+
+    def step(x):
+        loss, grads = mlx.nn.value_and_grad(model, lambda m, x: m(x))(model, x)
+        optimizer.update(model, grads)
+        return loss
+
+    if compiled:
+        state = [model.state, optimizer.state]
+        step = flashdrop.compile(step, inputs=state, outputs=state)
+    flashdrop.manual_seed(1)
+    return [step(x).item() for _ in range(steps)]
+
+
+def test_compiled_training_step_with_checkpointed_blocks_matches_eager():
+    compiled, eager = training_losses(True), training_losses(False)
+    # Compiled graphs may fuse and reorder float ops: the masks are the same, the sums close.
+    assert np.allclose(compiled, eager, rtol=1e-5, atol=1e-6)
+    assert len(set(compiled)) == 3
+
+
+# --- torch mode refuses to be frozen or shared ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [mx.compile, mx.vmap, lambda f: mx.compile(mx.vmap(f)), lambda f: mx.vmap(mx.compile(f))],
+    ids=["compile", "vmap", "compile-vmap", "vmap-compile"],
+)
+@pytest.mark.parametrize("op", [F.dropout, F.dropout1d, F.alpha_dropout, F.drop_block2d])
+def test_torch_mode_draw_inside_compile_or_vmap_raises(transform, op):
+    x = mx.ones((2, 3, 5, 5))
+
+    def fn(x):
+        if op is F.drop_block2d:
+            return op(x.reshape(-1, 3, 5, 5), 0.5, 3)
+        if op is F.dropout1d:
+            return op(x.reshape(-1, 3, 25)[0], 0.5)
+        return op(x, 0.5, training=True)
+
+    with (
+        flashdrop.rng_mode("torch"),
+        pytest.raises(RuntimeError, match="cannot be compiled or vmapped"),
+    ):
+        transform(fn)(x)
+
+
+def test_torch_mode_under_grad_draws_the_eager_masks():
+    x = mx.random.normal((16, 16), key=mx.random.key(0))
+    with flashdrop.rng_mode("torch"):
+        flashdrop.manual_seed(0)
+        expected = np.array(F.dropout(x, 0.5) != 0, dtype=np.float32) * 2
+        flashdrop.manual_seed(0)
+        grad = mx.grad(lambda x: F.dropout(x, 0.5).sum())(x)
+    assert np.array_equal(np.array(grad), expected)
+
+
+def test_mlx_mode_under_vmap_shares_one_mask_like_mlx_nn_dropout():
+    """MLX's behaviour, documented: one draw of the row's shape, the same mask in every row."""
+    x = mx.ones((6, 32))
+    mx.random.seed(4)
+    ours = np.array(mx.vmap(lambda r: F.dropout(r, 0.5))(x))
+    mx.random.seed(4)
+    theirs = np.array(mx.vmap(mlx.nn.Dropout(0.5))(x))
+    assert np.array_equal(ours, theirs)
+    assert (ours == ours[0]).all() and 0 < (ours[0] == 0).sum() < 32
+    mx.random.seed(4)
+    batched = np.array(F.dropout(x, 0.5))  # the way to a mask per row
+    assert not (batched == batched[0]).all()
+
+
+# --- flashdrop.compile ---------------------------------------------------------------------------
+
+
+def test_compile_shapeless_raises_before_tracing():
+    calls = []
+    with pytest.raises(ValueError, match="shapeless=True cannot compile a random draw"):
+        flashdrop.compile(lambda x: calls.append(x) or F.dropout(x), shapeless=True)
+    assert calls == []
+
+
+def test_a_failed_trace_leaves_the_random_state_working(mode):
+    broken = flashdrop.compile(lambda x: F.dropout(x, 0.5) + mx.ones((3,)))
+    flashdrop.manual_seed(6)
+    expected = np.array(F.dropout(mx.ones((64,)), 0.5))
+    flashdrop.manual_seed(6)
+    with pytest.raises((ValueError, RuntimeError)):
+        broken(mx.ones((4,)))
+    assert np.array_equal(np.array(F.dropout(mx.ones((64,)), 0.5)), expected)
+
+
+def test_no_false_error_after_disable_compile():
+    x = mx.ones((64,))
+    step = flashdrop.compile(lambda x: F.dropout(x, 0.5))
+    mx.disable_compile()
+    try:
+        with flashdrop.rng_mode("torch"):
+            flashdrop.manual_seed(2)
+            eager = [np.array(F.dropout(x, 0.5)) for _ in range(2)]
+            flashdrop.manual_seed(2)
+            assert all(np.array_equal(np.array(step(x)), e) for e in eager)
+    finally:
+        mx.enable_compile()
+    with flashdrop.rng_mode("torch"), pytest.raises(RuntimeError, match="cannot be compiled"):
+        step(x)
+
+
+# --- many shapes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode_name", "cache"),
+    [("mlx", _dropout._draw_and_apply_compiled), ("torch", _dropout._apply_compiled)],
+)
+def test_the_trace_cache_is_bounded(mode_name, cache):
+    shapes = [(1, n) for n in range(1, cache.traces + 50)]
+    with flashdrop.rng_mode(mode_name):
+        for shape in shapes * 2:  # the second call of a shape compiles it
+            mx.eval(F.dropout(mx.ones(shape), 0.5))
+        assert len(cache.compiled) == cache.traces
+        assert len(cache.seen) <= cache.seen_limit
+        kept = {signature[0] for signature in cache.compiled}
+        assert shapes[-1] in kept and shapes[0] not in kept, "the least recently used go"
+
+
+def test_first_compiled_and_evicted_calls_draw_alike():
+    """A shape's first call (uncompiled), its later ones (compiled) and mlx.nn.Dropout's agree."""
+    x = mx.random.normal((3, 77), key=mx.random.key(0))
+    ours, theirs = [], []
+    mx.random.seed(8)
+    for _ in range(3):
+        ours.append(np.array(F.dropout(x, 0.5)))
+    mx.random.seed(8)
+    for _ in range(3):
+        theirs.append(np.array(mlx.nn.Dropout(0.5)(x)))
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
