@@ -266,6 +266,21 @@ def next_mlx_key() -> mx.array | None:
     return None if stream is None else stream.next()
 
 
+def _mlx_key() -> mx.array:
+    """The calling thread's mlx-mode key: ``mx.random.state``'s, or its stream's."""
+    stream = _current_stream()
+    return mx.random.state[0] if stream is None else stream.key
+
+
+def _seed_mlx_key(seed: int) -> None:
+    """Set the calling thread's mlx-mode key to ``mx.random.key(seed)``."""
+    stream = _current_stream()
+    if stream is None:
+        mx.random.seed(seed)
+    else:
+        stream.key = mx.random.key(seed)
+
+
 @contextmanager
 def _local_value(name: str, value: Any) -> Iterator[None]:
     """Set the calling thread's ``_local.<name>`` inside the block."""
@@ -302,9 +317,10 @@ def get_rng_state() -> mx.array:
     """The state of both random streams, as a uint8 array of 5064 bytes.
 
     The first 5056 bytes are laid out as ``torch.get_rng_state()``'s (the torch-mode stream);
-    the last 8 are MLX's key, ``mx.random.state``, as two little-endian uint32.
+    the last 8 are the mlx-mode key as two little-endian uint32: MLX's ``mx.random.state`` in
+    the main thread, the thread's own stream in other threads (see :func:`next_mlx_key`).
     """
-    mlx_key = np.asarray(mx.random.state[0], dtype="<u4").tobytes()
+    mlx_key = np.asarray(_mlx_key(), dtype="<u4").tobytes()
     return mx.array(np.frombuffer(torch_generator.get_state() + mlx_key, dtype=np.uint8))
 
 
@@ -326,7 +342,7 @@ def set_rng_state(state: mx.array) -> None:
     torch_generator.set_state(data[:_TORCH_STATE_BYTES])
     hi, lo = np.frombuffer(data[_TORCH_STATE_BYTES:], dtype="<u4")
     # MLX's key cannot be assigned; seeding with the 64-bit number (hi, lo) recreates it exactly.
-    mx.random.seed((int(hi) << 32) | int(lo))
+    _seed_mlx_key((int(hi) << 32) | int(lo))
 
 
 @contextmanager
@@ -426,16 +442,22 @@ def compile(
             out = (run if _is_traced(key) else fn)(*args, **kwargs)
         return stream.key, out
 
-    state = [mx.random.state, inputs]
-    compiled_global = mx.compile(traced_global, inputs=state, outputs=[mx.random.state, outputs])
     compiled_keyed = mx.compile(traced_keyed, inputs=inputs, outputs=outputs)
+    compiled_global = None  # made on the first call in the main thread: reading
+    # mx.random.state in another thread would make its MLX state (see next_mlx_key)
 
     @functools.wraps(fn)
     def compiled(*args: Any, **kwargs: Any) -> Any:
+        nonlocal compiled_global
         stream = _current_stream()
         if stream is not None:  # another thread, or a checkpoint's recomputation
             stream.key, out = compiled_keyed(stream.key, *args, **kwargs)
             return out
+        if compiled_global is None:
+            state = [mx.random.state, inputs]
+            compiled_global = mx.compile(
+                traced_global, inputs=state, outputs=[mx.random.state, outputs]
+            )
         saved = mx.random.state[0]
         try:
             return compiled_global(*args, **kwargs)
@@ -476,8 +498,7 @@ def checkpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def checkpointed(*args: Any, **kwargs: Any) -> Any:
         mode = get_rng_mode()
-        stream = _current_stream()
-        key = mx.random.state[0] if stream is None else stream.key
+        key = _mlx_key()
         torch_state = (getattr(_local, "torch_replay", None) or torch_generator).get_state()
         calls = 0
 

@@ -13,6 +13,7 @@ from flashdrop import nn
 
 def test_top_level_names():
     assert sorted(flashdrop.__all__) == [
+        "checkpoint",
         "compile",
         "fork_rng",
         "get_rng_mode",

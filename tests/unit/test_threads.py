@@ -15,6 +15,7 @@ Each test runs twice: on a generator directly, and through flashdrop's public AP
 default (``set_rng_mode``), once, before the threads start.
 """
 
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -201,3 +202,143 @@ def test_a_call_in_another_thread_breaks_no_later_call(mode):
         y = F.dropout(mx.ones((4,), mx.float16), p)
         kept = np.float16(np.float32(1) / np.float32(1 - p))
         assert set(np.array(y).tolist()) <= {0.0, float(kept)}
+
+
+# --- random modes and mlx-mode streams per thread ---------------------------------------------
+
+
+def in_thread(work: Callable[[], object], pool: bool = False) -> object:
+    """``work()`` in a new thread (a ``threading.Thread`` or a one-thread pool); its result."""
+    if pool:
+        with ThreadPoolExecutor(1) as executor:
+            return executor.submit(work).result()
+    result = []
+    thread = threading.Thread(target=lambda: result.append(work()))
+    thread.start()
+    thread.join()
+    return result[0]
+
+
+def test_rng_mode_blocks_are_per_thread():
+    """Two threads' blocks overlap (enter A, enter B, leave A, leave B): each thread sees its own
+    mode, and afterwards the process default is untouched."""
+    a_entered, b_entered, a_left = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a() -> None:
+        with flashdrop.rng_mode("torch"):
+            a_entered.set()
+            b_entered.wait()
+            seen["a"] = flashdrop.get_rng_mode()
+        a_left.set()
+
+    def b() -> None:
+        a_entered.wait()
+        seen["b before"] = flashdrop.get_rng_mode()
+        with flashdrop.rng_mode("torch"):
+            b_entered.set()
+            a_left.wait()
+            seen["b"] = flashdrop.get_rng_mode()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"a": "torch", "b before": "mlx", "b": "torch"}
+    assert flashdrop.get_rng_mode() == "mlx"
+    assert in_thread(flashdrop.get_rng_mode) == "mlx"
+
+
+def test_set_rng_mode_is_the_default_of_every_thread():
+    flashdrop.set_rng_mode("torch")
+    try:
+        assert in_thread(flashdrop.get_rng_mode) == "torch"
+        with flashdrop.rng_mode("mlx"):
+            assert flashdrop.get_rng_mode() == "mlx"
+            assert in_thread(flashdrop.get_rng_mode) == "torch"
+    finally:
+        flashdrop.set_rng_mode("mlx")
+
+
+def thread_masks(threads: int = 3, pool: bool = False) -> list[list[bytes]]:
+    """Two masks from each of ``threads`` threads run one after another after manual_seed."""
+
+    def work() -> list[bytes]:
+        x = mx.ones((512,))
+        return [np.packbits(np.array(f(x)) != 0).tobytes() for f in (F.dropout, nn.Dropout())]
+
+    flashdrop.manual_seed(SEED)
+    return [in_thread(work, pool) for _ in range(threads)]
+
+
+def test_mlx_mode_threads_draw_distinct_streams_reproducible_from_manual_seed():
+    first = thread_masks()
+    assert len({mask for masks in first for mask in masks}) == 6, "no two draws alike"
+    # Threads made another way (other ids, other names) draw the same: the n-th thread to draw
+    # after the seed draws stream n.
+    assert thread_masks(pool=True) == first
+    main_key = np.array(mx.random.state[0])
+    assert np.array_equal(main_key, np.array(mx.random.key(SEED))), "no thread moved MLX's state"
+    flashdrop.manual_seed(SEED + 1)
+    assert in_thread(lambda: np.array(F.dropout(mx.ones((512,)), 0.5))).tobytes() != first[0][0]
+
+
+def test_threads_compile_and_checkpoint_with_their_own_stream():
+    """In a thread, flashdrop.compile threads the thread's stream (fresh masks per call, the
+    eager ones), and flashdrop.checkpoint replays it."""
+
+    def work() -> tuple:
+        x = mx.ones((256,))
+        flashdrop.manual_seed(SEED)
+        eager = [np.array(F.dropout(x, 0.5)) for _ in range(2)]
+        flashdrop.manual_seed(SEED)
+        step = flashdrop.compile(lambda v: F.dropout(v, 0.5))
+        compiled = [np.array(step(x)) for _ in range(2)]
+        flashdrop.manual_seed(SEED)
+        grad = np.array(mx.grad(lambda v: (F.dropout(v, 0.5) ** 2).sum())(x))
+        flashdrop.manual_seed(SEED)
+        checkpointed = flashdrop.checkpoint(lambda v: (F.dropout(v, 0.5) ** 2).sum())
+        return eager, compiled, grad, np.array(mx.grad(checkpointed)(x))
+
+    eager, compiled, grad, checkpointed = in_thread(work)
+    assert all(np.array_equal(a, b) for a, b in zip(eager, compiled, strict=True))
+    assert not np.array_equal(compiled[0], compiled[1])
+    assert np.array_equal(grad, checkpointed)
+
+
+EXIT_SCRIPT = """
+import threading
+import mlx.core as mx
+import flashdrop
+import flashdrop.nn.functional as F
+
+def work():
+    x, x5 = mx.ones((2, 3, 5, 5)), mx.ones((2, 3, 2, 5, 5))
+    for mode in ("mlx", "torch"):
+        with flashdrop.rng_mode(mode):
+            outs = [
+                F.dropout(x), F.alpha_dropout(x, training=True), F.dropout1d(x[0]),
+                F.dropout2d(x), F.dropout3d(x5), F.feature_alpha_dropout(x, training=True),
+                F.stochastic_depth(x, 0.5, "row"), F.drop_path(x, 0.5, True),
+                F.drop_block2d(x, 0.5, 3), F.drop_block3d(x5, 0.5, 1), F.locked_dropout(x[0]),
+                mx.grad(flashdrop.checkpoint(lambda v: F.dropout(v).sum()))(x),
+            ]
+            if mode == "mlx":
+                outs.append(flashdrop.compile(lambda v: F.dropout(v))(x))
+            mx.eval(outs)
+
+thread = threading.Thread(target=work)
+thread.start()
+thread.join()
+"""
+
+
+def test_no_abort_at_exit_after_draws_in_a_thread():
+    """MLX aborts at exit ("terminate called without an active exception", 134) in about half
+    the runs after a thread used its per-thread random state; flashdrop never touches it."""
+    codes = [
+        subprocess.run([sys.executable, "-c", EXIT_SCRIPT], capture_output=True).returncode
+        for _ in range(20)
+    ]
+    assert codes == [0] * 20
