@@ -124,3 +124,33 @@ def test_nested_dropout_adds_no_parameters_and_shows_in_repr():
     names = [name for name, _ in mlx.utils.tree_flatten(model.parameters())]
     assert names == ["body.layers.0.weight", "body.layers.0.bias"]
     assert "(layers.1): Dropout(p=0.5, inplace=False)" in repr(model)
+
+
+# The guarantee MLX users rely on when they swap layers: in mlx mode, after the same
+# mx.random.seed, the same bits as MLX's own layers (channels last for the channel ones).
+SWAPS = [
+    (lambda p: nn.Dropout(p), mlx.nn.Dropout, [(64, 33), (7,), (2, 3, 4, 5)]),
+    (lambda p: nn.Dropout2d(p, channel_dim=-1), mlx.nn.Dropout2d, [(4, 5, 6, 7), (5, 6, 7)]),
+    (lambda p: nn.Dropout3d(p, channel_dim=-1), mlx.nn.Dropout3d, [(2, 3, 4, 5, 6), (3, 4, 5, 6)]),
+]
+
+
+@pytest.mark.parametrize(("ours", "theirs", "shapes"), SWAPS, ids=["1d", "2d", "3d"])
+@pytest.mark.parametrize("p", [0.1, 0.15, 1 / 3, 0.5, 0.9, 0.999])
+@pytest.mark.parametrize("dtype", [mx.float32, mx.float16, mx.bfloat16])
+def test_mlx_mode_returns_what_mlx_nn_layers_return(ours, theirs, shapes, p, dtype):
+    for shape in shapes:
+        # Finite and infinite values, both signs: -0.0, NaN where dropped come out alike too.
+        x = mx.random.normal(shape, key=mx.random.key(0)).astype(dtype) * 3
+        x = mx.where(mx.abs(x) > 5, mx.array(float("inf"), dtype) * mx.sign(x), x)
+        outputs = {}
+        for name, layer in (("ours", ours(p)), ("theirs", theirs(p))):
+            mx.random.seed(21)
+            # Three calls: the first of a shape runs uncompiled, the later ones compiled.
+            outputs[name] = [
+                np.array(layer(x).view(mx.uint16 if dtype != mx.float32 else mx.uint32))
+                for _ in range(3)
+            ]
+        assert all(
+            np.array_equal(a, b) for a, b in zip(outputs["ours"], outputs["theirs"], strict=True)
+        ), shape
