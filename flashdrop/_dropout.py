@@ -139,14 +139,18 @@ def _masked(
     if not mlx_mode:
         # torch's stream is drawn on the host; the formula compiles with the mask as an input.
         keep = _random.bernoulli(noise_shape, 1 - p, like=input)
-        return _fused(_apply_compiled, input, keep, constants)
-    if noise_shape == input.shape:
-        # Element dropout: MLX's draw and the formula in one compiled graph.
-        q = _keep_probability(p)
-        return _fused(_draw_and_apply_compiled, input, noise_shape, q, constants)
-    # Per-channel noise: made once per channel, then broadcast by one plain multiply (fused into
-    # one graph, the select would run once per element: measured 1.05-1.5x slower).
-    return _draw_and_apply(input, noise_shape, _keep_probability(p), constants)
+        return _fused(_apply_compiled, _apply, input, keep, constants)
+    q = _keep_probability(p)
+    if noise_shape != input.shape:
+        # Per-channel noise: made once per channel, then broadcast by one plain multiply (fused
+        # into one graph, the select would run once per element: measured 1.05-1.5x slower).
+        return _draw_and_apply(input, noise_shape, q, constants)
+    if input.size >= _FUSE_DRAW_FROM:
+        # Large: MLX's draw and the formula in one compiled graph, traced per shape.
+        return _fused(_draw_and_apply_compiled, _draw_and_apply, input, noise_shape, q, constants)
+    # Small: the draw, then the formula compiled once for every shape.
+    keep = _random.bernoulli(noise_shape, q)
+    return _fused(_select_compiled, _select, input, keep, constants)
 
 
 def _draw_and_apply(
@@ -213,20 +217,31 @@ class _CompiledPerShape:
         return compiled(input, *args)
 
 
-def _fused(cache: _CompiledPerShape, input: mx.array, *args: Any) -> mx.array:
-    """``cache.fn(input, *args)``, compiled in the main thread drawing from ``mx.random.state``.
+def _select(input: mx.array, keep: mx.array, constants: tuple[mx.array, ...]) -> mx.array:
+    """:func:`_apply` with the select, for a mask drawn in mlx mode."""
+    return _apply(input, keep, constants, select=True)
 
-    Elsewhere (other threads: a function compiled in one thread and run in another can make
-    MLX abort at exit; a checkpoint's replay) it runs uncompiled, with the same bits.
+
+def _fused(compiled: Callable, fn: Callable, input: mx.array, *args: Any) -> mx.array:
+    """``compiled(input, *args)`` in the main thread drawing from ``mx.random.state``.
+
+    Elsewhere ``fn(input, *args)``, uncompiled, with the same bits: in other threads (a function
+    compiled in one thread and run in another can make MLX abort at exit), and while a
+    checkpoint replays its keys.
     """
     if _random._current_stream() is None:
-        return cache(input, *args)
-    return cache.fn(input, *args)
+        return compiled(input, *args)
+    return fn(input, *args)
 
 
-# Traced per (shape, dtype), a bounded number of traces kept. In mlx mode the draw compiles with
-# the formula, the random state threaded through so that every call draws afresh.
-_apply_compiled = _CompiledPerShape(_apply, mx.compile)
+# From this many elements the mlx-mode draw is compiled with the formula (fewer passes over
+# memory; the trace per shape pays off); below, per-call overhead dominates, and a shapeless
+# formula serves every shape with one trace (per dtype and number of dimensions).
+_FUSE_DRAW_FROM = 1 << 16
+_apply_compiled = mx.compile(_apply, shapeless=True)
+_select_compiled = mx.compile(_select, shapeless=True)
+# The fused draw is traced per shape (random ops cannot be traced shapeless), a bounded number
+# of traces kept; the random state is threaded through, so that every call draws afresh.
 _draw_and_apply_compiled = _CompiledPerShape(_draw_and_apply, _random.compile)
 
 

@@ -44,6 +44,12 @@ Method:
   (flashdrop never changes the limit: it is the user's global setting). At the default limit a
   bare ``mx.eval(x * 2)`` on the channel input already takes about a third of element dropout's
   time, which bounds the channel ratio from below.
+- "many shapes": dropout on 20,000 distinct small shapes (2,000 with --quick), each used once,
+  as variable sequence lengths give: one call of each implementation per shape, in an order
+  shuffled anew for every shape, the inputs made outside the timed region. Memory: the
+  resident set size (RSS) of a fresh process before and after calling one implementation on
+  all the shapes, flashdrop's growth set against ``mlx.nn.Dropout``'s (each in its own
+  subprocess, so neither inherits the other's allocations).
 - Nothing here asserts speed; the "targets" section prints each goal, the measured ratio and
   whether it is met in this run.
 """
@@ -53,7 +59,9 @@ import gc
 import json
 import os
 import platform
+import random
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -166,6 +174,18 @@ class Target:
     limit: float
 
 
+MANY_SHAPES = "many shapes f32"
+MANY_SHAPES_COUNT = 20_000  # distinct shapes; a tenth with --quick
+MANY_SHAPES_RSS_LIMIT = 32 * 2**20  # flashdrop's RSS growth over mlx.nn.Dropout's, at most
+
+
+def many_shapes(count: int) -> list[tuple[int, int]]:
+    """``count`` distinct small 2-D shapes, at most 200 x 100, in a fixed shuffled order."""
+    shapes = [(1 + i // 100, 1 + i % 100) for i in range(count)]
+    order = np.random.default_rng(0).permutation(count)
+    return [shapes[i] for i in order]
+
+
 TARGETS = (
     *(
         Target(f"mlx eager <= 1.0x mlx.nn.Dropout, {size}", f"dropout {size}", FD_MLX, MLX_NN, 1.0)
@@ -179,6 +199,8 @@ TARGETS = (
            "dropout 1M f32", FD_TORCH_MODE, TORCH, 0.65),
     Target("torch mode <= 0.65x torch F.dropout, 16M f32",
            "dropout 16M f32", FD_TORCH_MODE, TORCH, 0.65),
+    Target("many shapes: mlx eager per call <= 1.1x mlx.nn.Dropout",
+           MANY_SHAPES, FD_MLX, MLX_NN, 1.1),
     Target("dropout2d <= 0.3x element dropout on the same input",
            "dropout2d (32,256,64,64) f32", FD_MLX, FD_ELEMENT, 0.3),
     Target("  the same, MLX buffer cache 1 GiB (this workload only)",
@@ -354,6 +376,122 @@ def run_workload(w: Workload, quick: bool, copy_gbps: float) -> list[dict]:
     return rows
 
 
+def many_shapes_contenders() -> list[tuple[str, str, str, Callable]]:
+    """(key, label, mode, call) of the implementations on the many-shapes workload."""
+    layer = mlx.nn.Dropout(P)
+    return [
+        (FD_MLX, "flashdrop mlx eager", "mlx", lambda x, t: mx.eval(F.dropout(x, P))),
+        (MLX_NN, "mlx.nn.Dropout", "mlx", lambda x, t: mx.eval(layer(x))),
+        (TORCH, "torch F.dropout", "mlx", lambda x, t: TF.dropout(t, P, training=True)),
+        (FD_TORCH_MODE, "flashdrop torch mode", "torch", lambda x, t: mx.eval(F.dropout(x, P))),
+    ]
+
+
+def run_many_shapes(quick: bool, copy_gbps: float) -> list[dict]:
+    """One call of each implementation per distinct shape, round-robin; rows as run_workload's."""
+    shapes = many_shapes(MANY_SHAPES_COUNT // (10 if quick else 1))
+    contenders = many_shapes_contenders()
+    times: dict[str, list[float]] = {key: [] for key, *_ in contenders}
+    moved = 0
+    order = random.Random(0)
+    gc.collect()
+    gc.disable()
+    try:
+        for shape in shapes:
+            x = mx.ones(shape)
+            mx.eval(x)
+            t = torch.ones(shape)
+            moved += 2 * x.nbytes
+            # A shuffled order each round: what runs just before a call weighs on it (after a
+            # torch-mode call, the next MLX call of any kind is measured ~1.8x slower here),
+            # and a rotation would put the same predecessor before one contender most rounds.
+            for key, _, mode, call in order.sample(contenders, len(contenders)):
+                flashdrop.set_rng_mode(mode)
+                t0 = time.perf_counter()
+                call(x, t)
+                times[key].append(time.perf_counter() - t0)
+    finally:
+        gc.enable()
+        flashdrop.set_rng_mode("mlx")
+    rows = []
+    for key, label, _, _ in contenders:
+        median = statistics.median(times[key])
+        q1, _, q3 = statistics.quantiles(times[key], n=4)
+        gbps = moved / sum(times[key]) / 1e9
+        rows.append(
+            {
+                "workload": MANY_SHAPES,
+                "kind": "element",
+                "shape": [len(shapes), 200, 100],  # how many shapes, up to 200 x 100
+                "dtype": "float32",
+                "impl": key,
+                "label": label,
+                "rounds": len(shapes),
+                "median_s": median,
+                "q1_s": q1,
+                "q3_s": q3,
+                "ratio_vs_mlx_nn": median_ratio(times[key], times[MLX_NN]),
+                "ratio_vs_torch": median_ratio(times[key], times[TORCH]),
+                "ratios": {k: median_ratio(times[key], v) for k, v in times.items()},
+                "gbps": gbps,
+                "fraction_of_copy": gbps / copy_gbps,
+            }
+        )
+    return rows
+
+
+def rss_bytes() -> int:
+    """The resident set size now (Linux), or its peak where /proc is missing (macOS)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+def many_shapes_memory_worker(impl: str, count: int) -> dict:
+    """In a fresh process: RSS before and after ``impl`` runs once on each of ``count`` shapes.
+
+    "Before" is taken after a warm-up on 20 other shapes (imports, first allocations).
+    """
+    call = {key: c for key, _, _, c in many_shapes_contenders()}[impl]
+    for n in range(20):
+        call(mx.ones((300, n + 1)), None)
+    gc.collect()
+    before = rss_bytes()
+    for shape in many_shapes(count):
+        call(mx.ones(shape), None)
+    gc.collect()
+    return {"impl": impl, "shapes": count, "rss_before": before, "rss_after": rss_bytes()}
+
+
+def measure_many_shapes_memory(quick: bool) -> dict:
+    """RSS growth of flashdrop and of mlx.nn.Dropout over the many shapes, each in a fresh
+    process; ``met`` when flashdrop's is at most mlx.nn's plus MANY_SHAPES_RSS_LIMIT."""
+    count = MANY_SHAPES_COUNT // (10 if quick else 1)
+    growth = {}
+    for impl in (FD_MLX, MLX_NN):
+        done = subprocess.run(
+            [sys.executable, __file__, "--many-shapes-memory", impl, str(count)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result = json.loads(done.stdout)
+        growth[impl] = result["rss_after"] - result["rss_before"]
+    excess = growth[FD_MLX] - growth[MLX_NN]
+    return {
+        "shapes": count,
+        "rss_growth_bytes": growth,
+        "excess_bytes": excess,
+        "limit_bytes": MANY_SHAPES_RSS_LIMIT,
+        "met": excess <= MANY_SHAPES_RSS_LIMIT,
+    }
+
+
 def evaluate_targets(rows: list[dict]) -> list[dict]:
     """Each target with its measured ratio; ``met`` is None where its workload was skipped."""
     by_key = {(r["workload"], r["impl"]): r for r in rows}
@@ -444,6 +582,13 @@ def print_report(report: dict) -> None:
             f"{format_ratio(r['ratio_vs_mlx_nn']):>9} {format_ratio(r['ratio_vs_torch']):>8} "
             f"{r['gbps']:7.2f} {100 * r['fraction_of_copy']:5.0f}% {spread:4.0f}%"
         )
+    memory = report["many_shapes_memory"]
+    growth = {k: v / 2**20 for k, v in memory["rss_growth_bytes"].items()}
+    print()
+    print(
+        f"memory over {memory['shapes']} distinct shapes (RSS growth, each in a fresh process): "
+        + ", ".join(f"{k} {v:+.1f} MiB" for k, v in growth.items())
+    )
     print()
     print("targets (from the issue; reported, never asserted)")
     for t in report["targets"]:
@@ -452,13 +597,27 @@ def print_report(report: dict) -> None:
         else:
             measured, status = f"{t['measured']:.2f}x", "met" if t["met"] else "NOT MET"
         print(f"  {t['text']:<58} limit {t['limit']:.2f}x  measured {measured:>6}  {status}")
+    excess = memory["excess_bytes"] / 2**20
+    limit = memory["limit_bytes"] / 2**20
+    status = "met" if memory["met"] else "NOT MET"
+    print(
+        f"  {'many shapes: RSS growth <= mlx.nn.Dropout + 32 MiB':<58} "
+        f"excess {excess:+.1f} MiB (limit {limit:.0f} MiB)  {status}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, no 16M workloads")
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
+    parser.add_argument(
+        "--many-shapes-memory", nargs=2, metavar=("IMPL", "COUNT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
+    if args.many_shapes_memory:  # the worker measure_many_shapes_memory starts
+        impl, count = args.many_shapes_memory
+        print(json.dumps(many_shapes_memory_worker(impl, int(count))))
+        return 0
 
     machine = machine_info()
     flashdrop.set_rng_mode("mlx")
@@ -474,6 +633,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         rows += run_workload(w, args.quick, copies[reference])
         print(f"  {w.name}: {rounds} rounds, {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    t0 = time.perf_counter()
+    rows += run_many_shapes(args.quick, copies[reference])
+    memory = measure_many_shapes_memory(args.quick)
+    print(f"  {MANY_SHAPES}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
     report = {
         "machine": machine,
@@ -483,6 +646,7 @@ def main(argv: list[str] | None = None) -> int:
         "copy_reference": reference,
         "rows": rows,
         "targets": evaluate_targets(rows),
+        "many_shapes_memory": memory,
         "total_s": time.perf_counter() - started,
     }
     print_report(report)

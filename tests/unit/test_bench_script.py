@@ -18,6 +18,7 @@ QUICK_WORKLOADS = [
     "dropout2d, MLX cache 1 GiB",
     "alpha_dropout 1M f32",
     "per call (32,128) f32",
+    "many shapes f32",
 ]
 IMPLS = {"flashdrop-mlx", "flashdrop-mlx-compiled", "torch", "flashdrop-torch-mode"}
 ROW_KEYS = {
@@ -51,9 +52,16 @@ def test_quick_run_writes_the_json_report(tmp_path):
     assert "targets" in done.stdout
 
     report = json.loads(out.read_text())
-    assert {"machine", "quick", "p", "copy_gbps", "copy_reference", "rows", "targets"} <= set(
-        report
-    )
+    assert {
+        "machine",
+        "quick",
+        "p",
+        "copy_gbps",
+        "copy_reference",
+        "rows",
+        "targets",
+        "many_shapes_memory",
+    } <= set(report)
     assert report["quick"] is True
     assert {"platform", "cpu_count", "mlx", "torch"} <= set(report["machine"])
     assert report["copy_reference"] in report["copy_gbps"]
@@ -66,6 +74,8 @@ def test_quick_run_writes_the_json_report(tmp_path):
     impls = {w: {r["impl"] for r in rows if r["workload"] == w} for w in QUICK_WORKLOADS}
     for workload, found in impls.items():
         expected = set(IMPLS)
+        if workload == "many shapes f32":  # every call a new shape: nothing to compile
+            expected.discard("flashdrop-mlx-compiled")
         if workload != "alpha_dropout 1M f32":  # MLX has no alpha dropout layer
             expected.add("mlx.nn")
         if workload.startswith("dropout2d"):
@@ -75,7 +85,12 @@ def test_quick_run_writes_the_json_report(tmp_path):
         assert (row["ratio_vs_mlx_nn"] is None) == (row["workload"] == "alpha_dropout 1M f32")
 
     targets = report["targets"]
-    assert len(targets) == 11
+    assert len(targets) == 12
     assert all({"text", "limit", "measured", "met"} <= set(t) for t in targets)
     # The 16M targets are not measured with --quick; the others are.
     assert [t["met"] is None for t in targets] == ["16M" in t["workload"] for t in targets]
+
+    memory = report["many_shapes_memory"]
+    assert memory["shapes"] == 2000
+    assert set(memory["rss_growth_bytes"]) == {"flashdrop-mlx", "mlx.nn"}
+    assert isinstance(memory["met"], bool)

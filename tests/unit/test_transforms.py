@@ -269,24 +269,46 @@ def test_no_false_error_after_disable_compile():
 # --- many shapes ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("mode_name", "cache"),
-    [("mlx", _dropout._draw_and_apply_compiled), ("torch", _dropout._apply_compiled)],
-)
-def test_the_trace_cache_is_bounded(mode_name, cache):
-    shapes = [(1, n) for n in range(1, cache.traces + 50)]
+def test_the_per_shape_trace_cache_is_bounded(monkeypatch):
+    """Large element dropout in mlx mode compiles the draw per shape: the traces kept are
+    bounded, the least recently used dropped."""
+    cache = _dropout._CompiledPerShape(_dropout._draw_and_apply, flashdrop.compile, traces=4)
+    monkeypatch.setattr(_dropout, "_draw_and_apply_compiled", cache)
+    shapes = [(_dropout._FUSE_DRAW_FROM + n,) for n in range(10)]
+    for shape in shapes * 2:  # the second call of a shape compiles it
+        mx.eval(F.dropout(mx.ones(shape), 0.5))
+    assert [signature[0] for signature in cache.compiled] == shapes[-4:]
+    assert len(cache.seen) == 0
+    for n in range(cache.seen_limit + 5):  # shapes seen once are remembered, a bounded number
+        cache(mx.ones((1, n + 1)), (1, n + 1), mx.array(0.5), (mx.array(2.0),))
+    assert len(cache.seen) == cache.seen_limit
+
+
+@pytest.mark.parametrize("mode_name", MODES)
+def test_small_shapes_share_one_trace(monkeypatch, mode_name):
+    """Below the fused size, one shapeless trace serves every shape of a number of dimensions."""
+    traces = []
+    name, fn = {
+        "mlx": ("_select_compiled", _dropout._select),
+        "torch": ("_apply_compiled", _dropout._apply),
+    }[mode_name]
+
+    def counted(*args):
+        traces.append(args[0].shape)
+        return fn(*args)
+
+    monkeypatch.setattr(_dropout, name, mx.compile(counted, shapeless=True))
     with flashdrop.rng_mode(mode_name):
-        for shape in shapes * 2:  # the second call of a shape compiles it
-            mx.eval(F.dropout(mx.ones(shape), 0.5))
-        assert len(cache.compiled) == cache.traces
-        assert len(cache.seen) <= cache.seen_limit
-        kept = {signature[0] for signature in cache.compiled}
-        assert shapes[-1] in kept and shapes[0] not in kept, "the least recently used go"
+        for n in range(1, 300):
+            mx.eval(F.dropout(mx.ones((n % 17 + 1, n)), 0.5))
+    assert len(traces) == 1
 
 
-def test_first_compiled_and_evicted_calls_draw_alike():
-    """A shape's first call (uncompiled), its later ones (compiled) and mlx.nn.Dropout's agree."""
-    x = mx.random.normal((3, 77), key=mx.random.key(0))
+def test_first_and_compiled_calls_of_a_large_shape_draw_alike():
+    """A large shape's first call (uncompiled), its later ones (the draw compiled with the
+    formula) and mlx.nn.Dropout's agree, bit for bit."""
+    x = mx.random.normal((300, 300), key=mx.random.key(0))
+    assert x.size >= _dropout._FUSE_DRAW_FROM
     ours, theirs = [], []
     mx.random.seed(8)
     for _ in range(3):
