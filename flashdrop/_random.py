@@ -1,10 +1,14 @@
-"""flashdrop's randomness: the two random modes, seeding, saving and restoring state, compiling.
+"""flashdrop's randomness: the two random modes, seeding, saving and restoring state, compiling,
+checkpointing.
 
 Every mask flashdrop draws comes from :func:`bernoulli`, which draws from one of two streams:
 
-- ``"mlx"`` (the default): MLX's own global generator, ``mx.random.state``. Fast, lazy, and the
-  same stream ``mx.random`` and ``mlx.nn.Dropout`` use, so ``mx.random.seed`` and an
-  ``mx.compile(..., inputs=[mx.random.state], outputs=[mx.random.state])`` cover flashdrop too.
+- ``"mlx"`` (the default): in the main thread MLX's own global generator, ``mx.random.state``.
+  Fast, lazy, and the same stream ``mx.random`` and ``mlx.nn.Dropout`` use, so
+  ``mx.random.seed`` and an ``mx.compile(..., inputs=[mx.random.state],
+  outputs=[mx.random.state])`` cover flashdrop too. Other threads draw from streams of their
+  own, and :func:`checkpoint` replays saved keys: every mlx-mode key comes from
+  :func:`next_mlx_key`.
 - ``"torch"``: torch's CPU generator, emulated with numpy's mt19937 (:class:`TorchCPUGenerator`),
   so that after ``manual_seed(s)`` every mask is the one torch draws after ``torch.manual_seed(s)``.
 
