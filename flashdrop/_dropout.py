@@ -139,18 +139,15 @@ def _masked(
     if not mlx_mode:
         # torch's stream is drawn on the host; the formula compiles with the mask as an input.
         keep = _random.bernoulli(noise_shape, 1 - p, like=input)
-        return _fused(_apply_compiled, _apply, input, keep, constants)
+        return (_apply_compiled if _in_main_stream() else _apply)(input, keep, constants)
     q = _keep_probability(p)
     if noise_shape != input.shape:
         # Per-channel noise: made once per channel, then broadcast by one plain multiply (fused
         # into one graph, the select would run once per element: measured 1.05-1.5x slower).
         return _draw_and_apply(input, noise_shape, q, constants)
-    if input.size >= _FUSE_DRAW_FROM:
-        # Large: MLX's draw and the formula in one compiled graph, traced per shape.
-        return _fused(_draw_and_apply_compiled, _draw_and_apply, input, noise_shape, q, constants)
-    # Small: the draw, then the formula compiled once for every shape.
-    keep = _random.bernoulli(noise_shape, q)
-    return _fused(_select_compiled, _select, input, keep, constants)
+    # Element dropout: MLX's draw and the formula in one compiled graph, for repeated shapes.
+    compiled = _draw_and_apply_compiled if _in_main_stream() else _draw_and_apply
+    return compiled(input, noise_shape, q, constants)
 
 
 def _draw_and_apply(
@@ -183,38 +180,53 @@ def _apply(
 
 
 class _CompiledPerShape:
-    """``fn`` compiled, one trace per signature (the arrays' shapes and dtypes), at most
+    """``fused`` compiled, one trace per signature (the input's shape and dtype), at most
     ``traces`` kept: the least recently used is dropped (deleting a compiled function frees its
     trace), so that many input shapes (variable sequence lengths) do not pile up traces.
 
-    A signature is compiled from its second call on; its first call runs ``fn`` uncompiled
-    (the same bits), so that shapes seen once cost no trace at all. The last ``seen``
-    signatures called once are remembered.
+    A signature is compiled from its second call on; its first call runs ``fallback`` (the same
+    bits, no trace), so that shapes seen once cost no trace. The last ``16 * traces``
+    signatures called once are remembered. When a trace is dropped before it served
+    ``pays_off`` calls, shapes come and go faster than traces pay off: from then on no new
+    signature is compiled (those compiled stay in use).
     """
 
-    def __init__(self, fn: Callable[..., mx.array], compile: Callable, traces: int = 256) -> None:
-        self.fn, self.compile, self.traces, self.seen_limit = fn, compile, traces, 16 * traces
-        self.compiled: OrderedDict[tuple, Callable[..., mx.array]] = OrderedDict()
+    def __init__(
+        self,
+        fused: Callable[..., mx.array],
+        fallback: Callable[..., mx.array],
+        compile: Callable,
+        traces: int = 256,
+        pays_off: int = 8,
+    ) -> None:
+        self.fused, self.fallback, self.compile = fused, fallback, compile
+        self.traces, self.seen_limit, self.pays_off = traces, 16 * traces, pays_off
+        self.compiled: OrderedDict[tuple, list] = OrderedDict()  # [compiled fn, calls served]
         self.seen: OrderedDict[tuple, None] = OrderedDict()
+        self.compiling = True
 
     def __call__(self, input: mx.array, *args: Any) -> mx.array:
-        # The shapes of the arrays (a noise shape as itself), and how many constants come last.
-        shapes = (getattr(arg, "shape", arg) for arg in args[:-1])
-        signature = (input.shape, input.dtype, *shapes, len(args[-1]))
-        compiled = self.compiled.get(signature)
-        if compiled is not None:
+        # The other arrays' shapes follow from the input's (element dropout: the noise shape is
+        # the input's, q is 0-d); alpha dropout has three constants, the others one.
+        signature = (input.shape, input.dtype, len(args[-1]))
+        entry = self.compiled.get(signature)
+        if entry is not None:
             self.compiled.move_to_end(signature)
-            return compiled(input, *args)
+            entry[1] += 1
+            return entry[0](input, *args)
+        if not self.compiling:
+            return self.fallback(input, *args)
         if signature not in self.seen:
             self.seen[signature] = None
             if len(self.seen) > self.seen_limit:
                 self.seen.popitem(last=False)
-            return self.fn(input, *args)
+            return self.fallback(input, *args)
         del self.seen[signature]
-        compiled = self.compiled[signature] = self.compile(self.fn)
+        entry = self.compiled[signature] = [self.compile(self.fused), 1]
         if len(self.compiled) > self.traces:
-            self.compiled.popitem(last=False)
-        return compiled(input, *args)
+            _, (_, served) = self.compiled.popitem(last=False)
+            self.compiling = served >= self.pays_off
+        return entry[0](input, *args)
 
 
 def _select(input: mx.array, keep: mx.array, constants: tuple[mx.array, ...]) -> mx.array:
@@ -222,27 +234,32 @@ def _select(input: mx.array, keep: mx.array, constants: tuple[mx.array, ...]) ->
     return _apply(input, keep, constants, select=True)
 
 
-def _fused(compiled: Callable, fn: Callable, input: mx.array, *args: Any) -> mx.array:
-    """``compiled(input, *args)`` in the main thread drawing from ``mx.random.state``.
-
-    Elsewhere ``fn(input, *args)``, uncompiled, with the same bits: in other threads (a function
-    compiled in one thread and run in another can make MLX abort at exit), and while a
-    checkpoint replays its keys.
-    """
-    if _random._current_stream() is None:
-        return compiled(input, *args)
-    return fn(input, *args)
-
-
-# From this many elements the mlx-mode draw is compiled with the formula (fewer passes over
-# memory; the trace per shape pays off); below, per-call overhead dominates, and a shapeless
-# formula serves every shape with one trace (per dtype and number of dimensions).
-_FUSE_DRAW_FROM = 1 << 16
+# One shapeless trace serves every shape (per dtype and number of dimensions).
 _apply_compiled = mx.compile(_apply, shapeless=True)
 _select_compiled = mx.compile(_select, shapeless=True)
-# The fused draw is traced per shape (random ops cannot be traced shapeless), a bounded number
-# of traces kept; the random state is threaded through, so that every call draws afresh.
-_draw_and_apply_compiled = _CompiledPerShape(_draw_and_apply, _random.compile)
+
+
+def _draw_and_select(
+    input: mx.array, noise_shape: tuple[int, ...], q: mx.array, constants: tuple[mx.array, ...]
+) -> mx.array:
+    """:func:`_draw_and_apply` with the draw uncompiled and the formula shapeless compiled."""
+    return _select_compiled(input, _random.bernoulli(noise_shape, q), constants)
+
+
+# The draw fused with the formula is traced per shape (random ops cannot be traced shapeless),
+# the random state threaded through, so that every call draws afresh; a shape's first call
+# draws, then applies the shapeless formula.
+_draw_and_apply_compiled = _CompiledPerShape(_draw_and_apply, _draw_and_select, _random.compile)
+
+
+def _in_main_stream() -> bool:
+    """Whether draws come from ``mx.random.state`` (the main thread, no checkpoint replay).
+
+    Only then are the compiled functions used: a function compiled in one thread and run in
+    another can make MLX abort at exit, and a replay's keys are explicit. Elsewhere the same
+    formulas run uncompiled, with the same bits.
+    """
+    return _random._current_stream() is None
 
 
 def _feature_noise_shape(input: mx.array, batched: bool, channel_dim: int) -> tuple[int, ...]:

@@ -505,6 +505,7 @@ def checkpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
     def checkpointed(*args: Any, **kwargs: Any) -> Any:
         mode = get_rng_mode()
         key = _mlx_key()
+        # Both streams are saved: fn may switch modes inside.
         torch_state = (getattr(_local, "torch_replay", None) or torch_generator).get_state()
         calls = 0
 

@@ -269,24 +269,44 @@ def test_no_false_error_after_disable_compile():
 # --- many shapes ---------------------------------------------------------------------------------
 
 
-def test_the_per_shape_trace_cache_is_bounded(monkeypatch):
-    """Large element dropout in mlx mode compiles the draw per shape: the traces kept are
-    bounded, the least recently used dropped."""
-    cache = _dropout._CompiledPerShape(_dropout._draw_and_apply, flashdrop.compile, traces=4)
+def per_shape_cache(monkeypatch, **kwargs) -> _dropout._CompiledPerShape:
+    cache = _dropout._CompiledPerShape(
+        _dropout._draw_and_apply, _dropout._draw_and_select, flashdrop.compile, **kwargs
+    )
     monkeypatch.setattr(_dropout, "_draw_and_apply_compiled", cache)
-    shapes = [(_dropout._FUSE_DRAW_FROM + n,) for n in range(10)]
-    for shape in shapes * 2:  # the second call of a shape compiles it
+    return cache
+
+
+def test_the_per_shape_trace_cache_is_bounded(monkeypatch):
+    """Element dropout in mlx mode compiles the draw per shape, from a shape's second call:
+    the traces kept are bounded, the least recently used dropped."""
+    cache = per_shape_cache(monkeypatch, traces=4, pays_off=1)
+    shapes = [(n + 1, 7) for n in range(10)]
+    for shape in shapes * 2:
         mx.eval(F.dropout(mx.ones(shape), 0.5))
     assert [signature[0] for signature in cache.compiled] == shapes[-4:]
     assert len(cache.seen) == 0
     for n in range(cache.seen_limit + 5):  # shapes seen once are remembered, a bounded number
-        cache(mx.ones((1, n + 1)), (1, n + 1), mx.array(0.5), (mx.array(2.0),))
+        mx.eval(F.dropout(mx.ones((1, n + 1)), 0.5))
     assert len(cache.seen) == cache.seen_limit
+
+
+def test_shapes_cycling_faster_than_traces_pay_off_stop_compiling(monkeypatch):
+    cache = per_shape_cache(monkeypatch, traces=4, pays_off=8)
+    shapes = [(n + 1, 7) for n in range(6)]
+    for shape in shapes * 3:  # the fifth compiled shape drops one that served 1 call
+        mx.eval(F.dropout(mx.ones(shape), 0.5))
+    assert not cache.compiling
+    kept = list(cache.compiled)
+    for shape in [(9, 9)] * 3:  # a new shape is no longer compiled
+        mx.eval(F.dropout(mx.ones(shape), 0.5))
+    assert list(cache.compiled) == kept
 
 
 @pytest.mark.parametrize("mode_name", MODES)
 def test_small_shapes_share_one_trace(monkeypatch, mode_name):
-    """Below the fused size, one shapeless trace serves every shape of a number of dimensions."""
+    """Shapes seen once: one shapeless trace of the formula serves every shape of a number of
+    dimensions."""
     traces = []
     name, fn = {
         "mlx": ("_select_compiled", _dropout._select),
@@ -304,11 +324,11 @@ def test_small_shapes_share_one_trace(monkeypatch, mode_name):
     assert len(traces) == 1
 
 
-def test_first_and_compiled_calls_of_a_large_shape_draw_alike():
-    """A large shape's first call (uncompiled), its later ones (the draw compiled with the
+@pytest.mark.parametrize("shape", [(3, 77), (300, 300)])
+def test_first_and_compiled_calls_of_a_shape_draw_alike(shape):
+    """A shape's first call (uncompiled draw), its later ones (the draw compiled with the
     formula) and mlx.nn.Dropout's agree, bit for bit."""
-    x = mx.random.normal((300, 300), key=mx.random.key(0))
-    assert x.size >= _dropout._FUSE_DRAW_FROM
+    x = mx.random.normal(shape, key=mx.random.key(0))
     ours, theirs = [], []
     mx.random.seed(8)
     for _ in range(3):
