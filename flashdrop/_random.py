@@ -385,9 +385,18 @@ def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None =
 
 
 def _is_traced(array: mx.array) -> bool:
-    """Whether ``array`` is being traced by ``mx.compile`` or ``mx.vmap`` (evaluating it raises
-    there; under ``mx.grad`` it evaluates). Outside, it evaluates ``array``, which is then not
-    evaluated again."""
+    """Whether ``array`` is being traced by ``mx.compile`` or ``mx.vmap``.
+
+    Outside any transformation ``array`` is scheduled for evaluation (``mx.async_eval``: the
+    host goes on, and nothing is evaluated twice). ``async_eval`` refuses every transformation,
+    ``mx.grad`` included; there, ``mx.eval`` tells them apart: it refuses the arrays of
+    ``mx.compile`` and ``mx.vmap`` traces and evaluates those of ``mx.grad``.
+    """
+    try:
+        mx.async_eval(array)
+        return False
+    except ValueError:
+        pass
     try:
         mx.eval(array)
     except ValueError as error:
