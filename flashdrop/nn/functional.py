@@ -14,9 +14,11 @@ sees the new values) and returns it. MLX has no views: ``F.dropout(x[0], inplace
 into the temporary ``x[0]``, never into ``x``.
 """
 
+import math
+
 import mlx.core as mx
 
-from flashdrop import _checks, _dropout
+from flashdrop import _attention, _checks, _dropout, _random
 
 __all__ = [
     "alpha_dropout",
@@ -29,6 +31,7 @@ __all__ = [
     "dropout3d",
     "feature_alpha_dropout",
     "locked_dropout",
+    "scaled_dot_product_attention",
     "stochastic_depth",
 ]
 
@@ -357,3 +360,101 @@ def locked_dropout(
     time_axis = 1 if batch_first and input.ndim == 3 else 0
     noise_shape = (*input.shape[:time_axis], 1, *input.shape[time_axis + 1 :])
     return _dropout.drop(input, noise_shape, p)
+
+
+def scaled_dot_product_attention(
+    query: mx.array,
+    key: mx.array,
+    value: mx.array,
+    attn_mask: mx.array | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    *,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> mx.array:
+    r"""Scaled dot-product attention with torch's dropout of the attention weights.
+
+    Computes :math:`\text{softmax}(Q K^T \cdot \text{scale} + \text{mask})\, V`, the weights
+    dropped with probability :attr:`dropout_p` (the survivors scaled by
+    :math:`\frac{1}{1-p}`), as torch 2.13 does on the CPU: the dropout is a
+    :func:`dropout` of the (N, ..., H, L, S) weights, so in "torch" random mode its mask is
+    torch's bit for bit and torch's generator advances as it does in torch. Always in training
+    mode, as in torch: pass ``dropout_p=0.0`` for evaluation. Without dropout,
+    ``mx.fast.scaled_dot_product_attention`` computes it where its results are torch's.
+
+    A negative or NaN :attr:`dropout_p` raises a ``ValueError`` (torch silently applies no
+    dropout); above 1 raises torch's ``RuntimeError``.
+
+    Args:
+        query: :math:`(N, ..., H_q, L, E)`.
+        key: :math:`(N, ..., H, S, E)`.
+        value: :math:`(N, ..., H, S, E_v)`.
+        attn_mask: broadcastable to :math:`(N, ..., H_q, L, S)`: bool (``True`` takes part in
+            attention) or float (added to the scores; float32 or the query's dtype).
+            Default: ``None``
+        dropout_p: probability of an attention weight to be zeroed. Default: 0.0
+        is_causal: a lower-triangular (top-left aligned) mask; not with ``attn_mask``.
+            Default: ``False``
+        scale: the scores' factor. Default: :math:`\frac{1}{\sqrt{E}}`
+        enable_gqa: grouped-query attention: :math:`H_q` a multiple of the key's and value's
+            heads, each of which serves a group of consecutive query heads. Default: ``False``
+
+    Shape:
+        - Output: :math:`(N, ..., H_q, L, E_v)`, the batch axes broadcast as in torch; the
+          query's dtype. float16 and bfloat16 are computed in float32, as in torch.
+
+    Example::
+
+        >>> q = k = v = mx.random.normal((8, 4, 16, 32))
+        >>> out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.1, is_causal=True)
+    """
+    _checks.check_sdpa_arguments(
+        query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa
+    )
+    dropout_p = float(dropout_p)
+    _checks.check_sdpa_dropout_p(dropout_p)
+    scale = None if scale is None else float(scale)
+    _checks.check_sdpa_inputs(query, key, value, attn_mask)
+    _checks.check_sdpa_not_causal_and_mask(is_causal, attn_mask)
+    if enable_gqa:
+        for array in (query, key, value):
+            _checks.check_heads_axis(array.ndim)
+        _checks.check_gqa_heads(query.shape[-3], key.shape[-3], value.shape[-3])
+        key, value = _attention.expand_heads(query, key), _attention.expand_heads(query, value)
+
+    fn = "scaled_dot_product_attention"
+    what = f"query {query.shape} and key {key.shape} have batch axes that do not broadcast"
+    batch = _checks.broadcast_shapes(query.shape[:-2], key.shape[:-2], what)
+    _checks.check_sdpa_matmul(
+        fn, query.shape, key.swapaxes(-1, -2).shape, "query and key must have one embedding size E"
+    )
+    scores_shape = (*batch, query.shape[-2], key.shape[-2])
+    if attn_mask is not None:
+        _checks.check_mask_shape(attn_mask.shape, scores_shape)
+    floating = mx.issubdtype(query.dtype, mx.floating)
+    if query.dtype == mx.complex64:
+        _checks.raise_sdpa_complex()
+
+    if dropout_p == 0:
+        out = _attention.fast(query, key, value, attn_mask, is_causal, scale)
+        if out is not None:
+            return out
+    if floating:
+        weights = _attention.scores(query, key, attn_mask, is_causal, scale)
+        weights = _dropout.dropout(weights, dropout_p, True, False)
+    else:
+        # torch fails on these only after the dropout: its check and draw happen first.
+        _checks.check_p_is_probability(dropout_p)
+        if 0 < dropout_p < 1 and math.prod(scores_shape):
+            _random.bernoulli(scores_shape, 1 - dropout_p)
+    what = (
+        f"the weights {scores_shape} and value {value.shape} have batch axes that do not broadcast"
+    )
+    _checks.broadcast_shapes(scores_shape[:-2], value.shape[:-2], what)
+    _checks.check_sdpa_matmul(
+        fn, scores_shape, value.shape, "key and value must have one sequence length S"
+    )
+    if not floating:
+        _checks.raise_sdpa_not_floating(query.dtype)
+    return _attention.weighted_sum(weights, value, query.dtype)
