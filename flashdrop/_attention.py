@@ -67,7 +67,10 @@ def scores(
 def safe_softmax(s: mx.array) -> mx.array:
     """torch's ``_safe_softmax``: a softmax over the last axis, 0 on rows that are all -inf."""
     masked = mx.all(s == -math.inf, axis=-1, keepdims=True)
-    return mx.where(masked, mx.array(0, s.dtype), mx.softmax(s, axis=-1))
+    zero = mx.array(0, s.dtype)
+    # The softmax of a masked row is NaN; it is taken of zeros instead, so that its gradient
+    # (which the outer select multiplies by 0) is not NaN either.
+    return mx.where(masked, zero, mx.softmax(mx.where(masked, zero, s), axis=-1))
 
 
 def weighted_sum(weights: mx.array, value: mx.array, dtype: mx.Dtype) -> mx.array:

@@ -436,14 +436,10 @@ def scaled_dot_product_attention(
     if query.dtype == mx.complex64:
         _checks.raise_sdpa_complex()
 
-    if dropout_p == 0:
-        out = _attention.fast(query, key, value, attn_mask, is_causal, scale)
-        if out is not None:
-            return out
-    if floating:
+    if floating and dropout_p != 0:
         weights = _attention.scores(query, key, attn_mask, is_causal, scale)
         weights = _dropout.dropout(weights, dropout_p, True, False)
-    else:
+    elif not floating:
         # torch fails on these only after the dropout: its check and draw happen first.
         _checks.check_p_is_probability(dropout_p)
         if 0 < dropout_p < 1 and math.prod(scores_shape):
@@ -457,4 +453,9 @@ def scaled_dot_product_attention(
     )
     if not floating:
         _checks.raise_sdpa_not_floating(query.dtype)
+    if dropout_p == 0:
+        out = _attention.fast(query, key, value, attn_mask, is_causal, scale)
+        if out is not None:
+            return out
+        weights = _attention.scores(query, key, attn_mask, is_causal, scale)
     return _attention.weighted_sum(weights, value, query.dtype)
