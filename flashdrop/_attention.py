@@ -61,7 +61,7 @@ def scores(
             s = mx.where(attn_mask, s, mx.array(-math.inf, dtype))
         else:
             s = s + attn_mask.astype(dtype)
-    return safe_softmax(s)
+    return _safe_softmax_compiled(s)
 
 
 def safe_softmax(s: mx.array) -> mx.array:
@@ -71,6 +71,10 @@ def safe_softmax(s: mx.array) -> mx.array:
     # The softmax of a masked row is NaN; it is taken of zeros instead, so that its gradient
     # (which the outer select multiplies by 0) is not NaN either.
     return mx.where(masked, zero, mx.softmax(mx.where(masked, zero, s), axis=-1))
+
+
+# Compiled once, traced per (shape, dtype): the selects fuse around MLX's softmax.
+_safe_softmax_compiled = mx.compile(safe_softmax)
 
 
 def weighted_sum(weights: mx.array, value: mx.array, dtype: mx.Dtype) -> mx.array:
