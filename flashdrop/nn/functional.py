@@ -9,6 +9,11 @@ is the Python layer (argument checks, warnings, unbatched inputs); the masks and
 drawn and applied in one place, :mod:`flashdrop._dropout`, and in torch mode give the bits the
 original gives on torch's CPU after the same seed.
 
+Arguments are taken as torch takes them: p is range-checked as given, then converted to a Python
+float as torch's argument parser converts it (refusing, with torch's ``TypeError``, what torch
+refuses); the six torch functions require ``training`` to be a bool. Nothing after the conversion
+sees p as given (see docs/argument-contract.md).
+
 ``inplace=True`` writes the result into the input array object itself (every reference to it
 sees the new values) and returns it. MLX has no views: ``F.dropout(x[0], inplace=True)`` writes
 into the temporary ``x[0]``, never into ``x``.
