@@ -336,7 +336,8 @@ class DropPath(_Layer):
         return F.drop_path(input, self.drop_prob, self.training, self.scale_by_keep)
 
     def extra_repr(self) -> str:
-        return f"drop_prob={round(self.drop_prob, 3):0.3f}"
+        # float(): a 0-d mx.array has no __round__ (timm's 0-d tensor has).
+        return f"drop_prob={round(float(self.drop_prob), 3):0.3f}"
 
 
 class DropBlock2d(_Layer):

@@ -97,6 +97,7 @@ LAYERS = [
 def test_no_layer_holds_p_as_a_parameter(make):
     layer = make(mx.array(0.25))
     assert layer.parameters() == {} and layer.trainable_parameters() == {}
+    assert "0.25" in repr(layer)
     model = mlx.nn.Sequential(mlx.nn.Linear(4, 4), layer)
     assert set(model.parameters()["layers"][0]) == {"weight", "bias"}
     assert model.parameters()["layers"][1] == {}
