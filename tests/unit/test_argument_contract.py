@@ -7,6 +7,7 @@ import re
 
 import mlx.core as mx
 import mlx.nn
+import mlx.optimizers
 import numpy as np
 import pytest
 
@@ -193,3 +194,40 @@ def test_p_of_the_layers_beyond_torch_is_converted_or_refused_as_torchs():
     assert F.drop_path(x, np.float16(0.0), True) is x
     with pytest.raises(TypeError, match=r"^drop_path\(\): argument 'drop_prob' \(position 2\)"):
         F.drop_path(x, fractions.Fraction(1, 2), True)
+
+
+def test_a_0d_array_p_in_a_compiled_training_step_of_an_rnn():
+    """An LSTM language model with locked and plain dropout, p given as 0-d arrays, trained with
+    a compiled step: p stays out of the state the step updates, and keeps its value."""
+
+    class Model(mlx.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = mlx.nn.Embedding(20, 8)
+            self.locked = nn.LockedDropout(mx.array(0.3), batch_first=True)
+            self.lstm = mlx.nn.LSTM(8, 8)
+            self.drop = nn.Dropout(mx.array(0.2, mx.float16))
+            self.out = mlx.nn.Linear(8, 20)
+
+        def __call__(self, tokens):
+            hidden, _ = self.lstm(self.locked(self.embed(tokens)))
+            return self.out(self.drop(hidden))
+
+    model = Model()
+    optimizer = mlx.optimizers.Adam(learning_rate=0.1)
+    state = [model.state, optimizer.state]
+
+    def loss(model, tokens):
+        return mlx.nn.losses.cross_entropy(model(tokens[:, :-1]), tokens[:, 1:]).mean()
+
+    def train_step(tokens):
+        value, grads = mlx.nn.value_and_grad(model, loss)(model, tokens)
+        optimizer.update(model, grads)
+        return value
+
+    step = flashdrop.compile(train_step, inputs=state, outputs=state)
+    tokens = mx.random.randint(0, 20, (4, 12))
+    for _ in range(3):
+        mx.eval(step(tokens), state)
+    assert model.locked.p.item() == np.float32(0.3) and model.drop.p.item() == np.float16(0.2)
+    assert "p" not in model.locked and "p" not in model.drop
