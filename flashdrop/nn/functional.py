@@ -14,6 +14,9 @@ float as torch's argument parser converts it (refusing, with torch's ``TypeError
 refuses); the six torch functions require ``training`` to be a bool. Nothing after the conversion
 sees p as given (see docs/argument-contract.md).
 
+:func:`scaled_dot_product_attention` is torch's, with the attention weights dropped by the same
+dropout (see docs/attention-and-rnns.md).
+
 ``inplace=True`` writes the result into the input array object itself (every reference to it
 sees the new values) and returns it. MLX has no views: ``F.dropout(x[0], inplace=True)`` writes
 into the temporary ``x[0]``, never into ``x``.
