@@ -615,7 +615,9 @@ def _same_masks(port_draws: list[Draw]) -> str:
 
 
 def _draw_table(theirs: list[Draw], ours: list[Draw]) -> str:
-    """Both sides' draws side by side, one row per draw, ``!`` where the two differ."""
+    """Both sides' draws side by side, one row per draw (``#i/j`` where a draw of one side has
+    no counterpart, ``-``), ``!`` where the two differ (in their masks too, unless a draw is
+    missing)."""
 
     def cell(draw: Draw | None) -> str:
         if draw is None:
@@ -626,10 +628,13 @@ def _draw_table(theirs: list[Draw], ours: list[Draw]) -> str:
         return f"{draw.op} {draw.shape}{p}{where}{site}"
 
     rows = []
-    for i, j in _aligned(theirs, ours):
+    pairs = _aligned(theirs, ours)
+    # With a draw missing on one side, the masks after it come from elsewhere in the stream.
+    masks = all(i is not None and j is not None for i, j in pairs)
+    for i, j in pairs:
         t = None if i is None else theirs[i]
         o = None if j is None else ours[j]
-        same = t is not None and o is not None and _differs_in(t, o, True) is None
+        same = t is not None and o is not None and _differs_in(t, o, masks) is None
         number = (
             f"#{i + 1}"
             if i == j

@@ -143,7 +143,7 @@ def test_can_be_switched_off(inner):
 
 
 def test_the_example_users_copy_passes(inner):
-    inner.runpytest(str(EXAMPLE)).assert_outcomes(passed=7)
+    inner.runpytest(str(EXAMPLE)).assert_outcomes(passed=8)
 
 
 def test_a_failing_helper_shows_both_draw_tables(inner):
