@@ -262,8 +262,9 @@ def bernoulli(shape: Sequence[int], q: float | mx.array) -> mx.array:
         )
     else:
         mask = mx.array(torch_generator.bernoulli(math.prod(shape), q).reshape(shape))
-    for record in _recorders:
-        record(tuple(shape), q, _mode, mask)
+    if _recorders:
+        for record in tuple(_recorders):  # another thread may stop recording meanwhile
+            record(tuple(shape), q, _mode, mask)
     return mask
 
 
