@@ -30,7 +30,7 @@ _COMPAT_DIR = os.path.dirname(os.path.abspath(compat.__file__)) + os.sep
 _MLX_DIR = os.path.dirname(os.path.dirname(os.path.abspath(mlx.nn.__file__))) + os.sep
 _TESTING = os.path.join(_FLASHDROP_DIR, "testing.py")
 _FUNCTIONAL = os.path.join(_FLASHDROP_DIR, "nn", "functional.py")
-_DROPOUT = os.path.join(_FLASHDROP_DIR, "_dropout.py")
+_RANDOM = os.path.join(_FLASHDROP_DIR, "_random.py")
 
 
 @dataclass(frozen=True)
@@ -145,21 +145,29 @@ class _Recorder:
         self.draws = draws
         self._names: dict[int, dict[int, str]] = {}
 
-    def __call__(self, shape: tuple[int, ...], q: Any, mode: str, mask: mx.array) -> None:
-        ops: dict[str, str] = {}  # file: the outermost public function of it on the stack
+    def __call__(self, shape: tuple[int, ...], q: Any, mode: str, mask: mx.array | None) -> None:
+        # The op: the outermost public function of flashdrop.nn.functional on the stack; else
+        # the innermost public function of flashdrop's that called the draw (_dropout's, ...);
+        # else _random's that drew it.
+        functional = caller = drawer = None
         modules: list[mlx.nn.Module] = []  # innermost first
         frame: FrameType | None = sys._getframe(1)
         while frame is not None:
-            code = frame.f_code
-            if code.co_filename in (_FUNCTIONAL, _DROPOUT) and not code.co_name.startswith("_"):
-                ops[code.co_filename] = code.co_name
-            if code.co_varnames[:1] == ("self",):
+            code, file = frame.f_code, frame.f_code.co_filename
+            method = code.co_varnames[:1] == ("self",)
+            if not method and not code.co_name.startswith("_"):
+                if file == _FUNCTIONAL:
+                    functional = code.co_name
+                elif file == _RANDOM:
+                    drawer = drawer or code.co_name
+                elif file.startswith(_FLASHDROP_DIR) and file != _TESTING:
+                    caller = caller or code.co_name
+            if method:
                 module = frame.f_locals.get("self")
                 if isinstance(module, mlx.nn.Module) and all(m is not module for m in modules):
                     modules.append(module)
             frame = frame.f_back
-        # flashdrop.nn.functional's function (the public op); else _dropout's (called directly).
-        op = ops.get(_FUNCTIONAL) or ops.get(_DROPOUT) or "bernoulli"
+        op = functional or caller or drawer or "draw"
         try:
             p = 1 - float(q)
         except (TypeError, ValueError, RuntimeError):  # q traced by a transformation

@@ -246,8 +246,8 @@ def fork_rng() -> Iterator[None]:
 
 
 # Called with (shape, q, mode, mask) after every draw while flashdrop.testing.record_draws() is
-# active; empty otherwise, so that a draw costs one truth test more.
-_recorders: list[Callable[[tuple[int, ...], float | mx.array, str, mx.array], None]] = []
+# active (through _record); empty otherwise, so that a draw costs one truth test more.
+_recorders: list[Callable[[tuple[int, ...], Any, str, mx.array | None], None]] = []
 
 
 def bernoulli(shape: Sequence[int], q: float | mx.array) -> mx.array:
@@ -263,9 +263,15 @@ def bernoulli(shape: Sequence[int], q: float | mx.array) -> mx.array:
     else:
         mask = mx.array(torch_generator.bernoulli(math.prod(shape), q).reshape(shape))
     if _recorders:
-        for record in tuple(_recorders):  # another thread may stop recording meanwhile
-            record(tuple(shape), q, _mode, mask)
+        _record(shape, q, mask)
     return mask
+
+
+def _record(shape: Sequence[int], q: float | mx.array | None, mask: mx.array | None) -> None:
+    """Report a draw to every recorder; ``q`` and ``mask`` are ``None`` for a draw that is not
+    a ``bernoulli``. Its caller names the draw unless a public function above it does."""
+    for record in tuple(_recorders):  # another thread may stop recording meanwhile
+        record(tuple(shape), q, _mode, mask)
 
 
 def compile(

@@ -18,7 +18,7 @@ import torch.nn.functional as TF
 import compat
 import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import nn
+from flashdrop import _dropout, _random, nn
 from flashdrop.testing import (
     Draw,
     assert_same_as_torch,
@@ -244,6 +244,13 @@ def test_flashdrop_ops_are_named_as_the_public_function():
         F.drop_path(x, 0.3, True)
         F.stochastic_depth(x, 0.3, "batch")
         F.locked_dropout(mx.ones((5, 2, 3)), 0.4)
+        _dropout.drop_block(x, 0.1, 3, False, 1e-6)  # below the public functions
+        _random.bernoulli((2, 2), 0.5)
+    assert [(d.op, d.shape) for d in draws[5:]] == [
+        ("drop_block", (2, 3, 2, 2)),
+        ("bernoulli", (2, 2)),
+    ]
+    draws = draws[:5]
     assert [(d.op, d.shape) for d in draws] == [
         ("dropout2d", (2, 3, 1, 1)),
         ("feature_alpha_dropout", (2, 1, 1, 4)),
