@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -431,10 +432,10 @@ def record_torch_draws() -> Iterator[list[_draws.Draw]]:
     being run (its qualified name in the outermost one) and the call site (the first frame
     outside torch).
 
-    Recording draws nothing and leaves torch's generator as it would be. It watches through a
-    ``TorchFunctionMode``, a ``TorchDispatchMode`` and global module forward hooks, in this
-    thread; ``MultiheadAttention`` and the Transformer layers skip their fused inference paths
-    under a torch function mode (in training they never take them).
+    Recording draws nothing and leaves torch's generator as it would be. It watches this
+    thread, through a ``TorchFunctionMode``, a ``TorchDispatchMode`` and module forward hooks;
+    ``MultiheadAttention`` and the Transformer layers skip their fused inference paths under a
+    torch function mode (in training they never take them).
 
     Example::
 
@@ -461,11 +462,14 @@ def record_torch_draws() -> Iterator[list[_draws.Draw]]:
         site = _draws.call_site(torch_dir)
         draws.append(_draws.Draw(op, shape, p, "torch", mask, site, name, module_type))
 
+    thread = threading.get_ident()  # the hooks are global: modules run by other threads pass
+
     def enter(module: torch.nn.Module, *_: Any) -> None:
-        modules.append(module)
+        if threading.get_ident() == thread:
+            modules.append(module)
 
     def leave(module: torch.nn.Module, *_: Any) -> None:
-        if modules and modules[-1] is module:
+        if modules and modules[-1] is module and threading.get_ident() == thread:
             modules.pop()
 
     hooks = torch.nn.modules.module

@@ -468,7 +468,7 @@ def _times(n: int) -> str:
 
 def _differs_in(t: Draw, o: Draw, masks: bool) -> str | None:
     """How draw ``o`` differs from ``t``: ``None`` if it does not; else what differs."""
-    if (t.p is None) != (o.p is None):
+    if (t.p is None) != (o.p is None) or (t.p is None and t.op != o.op):
         return "kind"
     if t.drawn() != o.drawn():
         return "shape"

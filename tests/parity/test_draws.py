@@ -6,6 +6,7 @@ must fail :func:`assert_same_as_torch` (torch mode) and the plan check of
 correct port must pass both.
 """
 
+import functools
 import math
 
 import mlx.core as mx
@@ -614,3 +615,17 @@ def test_a_compiled_training_step_is_recorded_and_unchanged():
         got = step(x)[0].item(), np.array(flashdrop.get_rng_state())
     assert got[0] == expected[0] and np.array_equal(got[1], expected[1])
     assert [d.op for d in draws] == ["dropout"] * 7 and draws[1].module == "h.0.attn"
+
+
+def test_another_draw_of_torch_s_generator_is_named():
+    def theirs(x):
+        torch.randint(0, 10, (3,))  # moves torch's stream: the port would need the same draw
+        return TF.dropout(x, 0.2)
+
+    message = failure(assert_same_as_torch, theirs, functools.partial(F.dropout, p=0.2), randn(4))
+    site = f"{HERE}:{line_of(test_another_draw_of_torch_s_generator_is_named, 'torch.randint')}"
+    assert message.splitlines()[:2] == [
+        "the port differs from torch at call 1 of 3 (seed 0): torch drew twice, the port once; "
+        "torch's draw #1 has no counterpart in the port:",
+        f"  torch #1: randint, shape (3,), at {site} in theirs",
+    ]
