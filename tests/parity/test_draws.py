@@ -29,21 +29,12 @@ from flashdrop.testing import (
     record_torch_draws,
     seeded,
 )
+from tests.checks import failure, randn
 
 ATOL = 1e-5  # MLX's and torch's matrix products round differently
 HERE = "test_draws.py"
 # The comments marking the lines whose call sites the messages give.
 F_TORCH, F_PORT = "torch's F.dropout", "the port's F.dropout"
-
-
-def randn(*shape: int, seed: int = 1) -> torch.Tensor:
-    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-
-
-def failure(check, *args, **kwargs) -> str:
-    with pytest.raises(AssertionError) as error:
-        check(*args, **kwargs)
-    return str(error.value)
 
 
 def line_of(fn, text: str) -> int:

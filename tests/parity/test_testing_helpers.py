@@ -29,6 +29,7 @@ from flashdrop.testing import (
     assert_statistically_equivalent,
     seeded,
 )
+from tests.checks import failure, randn
 from tests.names import FUNCTION_OF
 
 NAMES = list(FUNCTION_OF)
@@ -48,16 +49,6 @@ ROW = re.compile(
     r"^  ((?:output|draw #\d+ \(.+?\)) .+): torch \S+ ± \S+, port \S+ ± \S+, p = (\S+)"
     r"(  <- differs)?$"
 )
-
-
-def randn(*shape: int, seed: int = 1) -> torch.Tensor:
-    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-
-
-def failure(check, *args, **kwargs) -> str:
-    with pytest.raises(AssertionError) as error:
-        check(*args, **kwargs)
-    return str(error.value)
 
 
 def mlp(*layers: str) -> tuple[torch.nn.Module, mlx.nn.Module]:
