@@ -510,22 +510,17 @@ def _draws_verdict(
             return [first, *lines, *_hints(theirs, ours, torch_obj, port, None, 0)]
     else:
         counts = f"torch and the port drew {_times(len(theirs))} each"
+    # With counts unequal, the shorter side is no subsequence of the longer: a draw differs.
     i, how = next(
         (
             (i, how)
             for i, (t, o) in enumerate(zip(theirs, ours, strict=False))
             if (how := _differs_in(t, o, masks)) is not None
         ),
-        (min(len(theirs), len(ours)), None),
+        (None, None),
     )
-    if how is None and len(theirs) == len(ours):
+    if how is None:
         return []
-    if how is None:  # one side stops early, and the rest does not match in order either
-        longer = theirs if len(theirs) > len(ours) else ours
-        side = "torch" if longer is theirs else "the port"
-        first = f"{counts}; {side}'s draws go on after #{i}, with:"
-        label = "torch" if longer is theirs else "port "
-        return [first, f"  {label} #{i + 1}: {longer[i].describe()}"]
     t, o = theirs[i], ours[i]
     first = f"{counts}; draw #{i + 1} differs in {_difference(t, o, how)}:"
     lines = [f"  torch #{i + 1}: {t.describe()}", f"  port  #{i + 1}: {o.describe()}"]
