@@ -5,10 +5,12 @@ that matches on torch's messages keeps working. Where torch's text leaves the us
 sentence of ours follows it.
 """
 
+import operator
 import warnings
 from typing import Any
 
 import mlx.core as mx
+import numpy as np
 
 _P_RANGE = "dropout probability has to be between 0 and 1, but got {p}"
 
@@ -35,6 +37,74 @@ def check_args(fn: str, input: Any, p: float) -> None:
     """The checks every public dropout function starts with."""
     check_array(input, fn)
     check_p(p)
+
+
+# Python's Py_TPFLAGS_HEAPTYPE: a class defined in Python (or a heap type of an extension).
+_HEAP_TYPE = 1 << 9
+
+
+def typename(obj: Any) -> str:
+    """The name torch's messages give ``type(obj)`` (its C ``tp_name``): ``Fraction``, ``int``,
+    ``Tensor``, ``numpy.ndarray``, ``decimal.Decimal``."""
+    kind = type(obj)
+    if kind.__flags__ & _HEAP_TYPE or kind.__module__ == "builtins":
+        return kind.__name__
+    return f"{kind.__module__}.{kind.__name__}"
+
+
+def _argument(op: str, arg: str, position: int | None) -> str:
+    where = "" if position is None else f" (position {position})"
+    return f"{op}(): argument '{arg}'{where}"
+
+
+def to_float(value: Any, op: str, arg: str, position: int | None = None) -> float:
+    """torch's argument parser for a ``float`` argument: ``value`` as a Python float.
+
+    Accepted, as torch accepts them: bools, ints, floats, numpy's bool, integer, floating and
+    complex scalars (complex ones lose their imaginary part, with numpy's ``ComplexWarning``),
+    0-d torch tensors that do not require grad, and, as their analogue, 0-d MLX arrays of a
+    real dtype. Anything else (``Fraction``, ``Decimal``, numpy arrays, 0-d ones included,
+    arrays and tensors with dimensions) raises torch's ``TypeError``:
+    ``dropout(): argument 'p' (position 2) must be float, not Fraction``. ``position`` is left
+    out of the message when ``None`` (torch leaves it out for arguments passed by keyword).
+
+    Reusable by every public function with a float argument (``op`` names the function as
+    torch's message does: the ``_VF`` op, such as ``feature_dropout`` for ``dropout2d``).
+    """
+    if isinstance(value, (float, int, np.bool_, np.integer, np.floating, np.complexfloating)):
+        return float(value)
+    if isinstance(value, mx.array) and value.ndim == 0:
+        if mx.issubdtype(value.dtype, mx.complexfloating):
+            raise TypeError(
+                f"{_argument(op, arg, position)} must be float, not array; "
+                f"a 0-d array of a real dtype is taken, but this one is {value.dtype}"
+            )
+        return float(value.item())
+    is_tensor = type(value).__module__.startswith("torch") and hasattr(value, "requires_grad")
+    if is_tensor and value.ndim == 0 and not value.requires_grad:
+        return float(value.item())
+    raise TypeError(f"{_argument(op, arg, position)} must be float, not {typename(value)}")
+
+
+def to_bool(value: Any, op: str, arg: str, position: int | None = None) -> bool:
+    """torch's argument parser for a ``bool`` argument: only ``True`` and ``False`` pass;
+    anything else (``1``, ``None``, ``numpy.bool``) raises torch's ``TypeError``:
+    ``dropout(): argument 'train' (position 3) must be bool, not int``."""
+    if isinstance(value, bool):
+        return value
+    raise TypeError(f"{_argument(op, arg, position)} must be bool, not {typename(value)}")
+
+
+def vf_args(op: str, p: Any, training: Any) -> tuple[float, bool]:
+    """What torch's ``_VF.<op>(input, p, train)`` makes of ``p`` and ``train``, checked in
+    that order: the Python float and the bool every later step sees."""
+    return to_float(p, op, "p", 2), to_bool(training, op, "train", 3)
+
+
+def check_train_mode(mode: Any) -> None:
+    """``Module.train(mode)``'s ``ValueError`` for a ``mode`` that is not a bool."""
+    if not isinstance(mode, bool):
+        raise ValueError("training mode is expected to be boolean")
 
 
 def check_array(input: Any, fn: str) -> None:
@@ -196,9 +266,28 @@ def check_block_size(fn: str, block_size: int) -> None:
         raise ValueError(f"{fn}: block_size must be a positive odd integer, but got {block_size}")
 
 
-def check_floating(fn: str, dtype: mx.Dtype) -> None:
-    if not mx.issubdtype(dtype, mx.floating):
-        raise TypeError(f"{fn}: expected a floating-point input in training, but got {dtype}")
+def to_int(value: Any) -> Any:
+    """An integer of any kind (numpy's, a 0-d integer array or tensor) as a Python int, as
+    torch's size arguments take it; a bool, or anything else, is returned unchanged."""
+    if isinstance(value, bool):
+        return value
+    try:
+        return operator.index(value)
+    except TypeError:
+        return value
+
+
+def check_max_pool(spatial: int, block_size: int, dtype: mx.Dtype) -> None:
+    """torchvision's DropBlock max-pools its drawn centres: torch's ``TypeError`` for a bool
+    block size (its kernel size), then its ``NotImplementedError`` for a bool input."""
+    op = f"max_pool{spatial}d"
+    if isinstance(block_size, bool):
+        raise TypeError(
+            f"{op}(): argument 'kernel_size' (position 2) must be tuple of ints, but found "
+            "element of type bool at pos 0"
+        )
+    if dtype == mx.bool_:
+        raise NotImplementedError(f"\"{op}\" not implemented for 'Bool'")
 
 
 def check_locked_dropout_dims(ndim: int) -> None:

@@ -9,6 +9,11 @@ is the Python layer (argument checks, warnings, unbatched inputs); the masks and
 drawn and applied in one place, :mod:`flashdrop._dropout`, and in torch mode give the bits the
 original gives on torch's CPU after the same seed.
 
+Arguments are taken as torch takes them: p is range-checked as given, then converted to a Python
+float as torch's argument parser converts it (refusing, with torch's ``TypeError``, what torch
+refuses); the six torch functions require ``training`` to be a bool. Nothing after the conversion
+sees p as given (see docs/argument-contract.md).
+
 ``inplace=True`` writes the result into the input array object itself (every reference to it
 sees the new values) and returns it. MLX has no views: ``F.dropout(x[0], inplace=True)`` writes
 into the temporary ``x[0]``, never into ``x``.
@@ -51,6 +56,7 @@ def dropout(
         >>> y = F.dropout(mx.ones((2, 4)), p=0.5)
     """
     _checks.check_args("dropout", input, p)
+    p, training = _checks.vf_args("dropout", p, training)
     return _dropout.dropout(input, p, training, inplace)
 
 
@@ -68,6 +74,7 @@ def alpha_dropout(
         inplace: If set to ``True``, will do this operation in-place. Default: ``False``
     """
     _checks.check_args("alpha_dropout", input, p)
+    p, training = _checks.vf_args("alpha_dropout", p, training)
     return _dropout.dropout(input, p, training, inplace, alpha=True)
 
 
@@ -96,6 +103,7 @@ def dropout1d(
     _checks.check_args("dropout1d", input, p)
     _checks.check_channel_dim("dropout1d", channel_dim)
     _checks.check_dropout1d_dims(input.ndim)
+    p, training = _checks.vf_args("feature_dropout", p, training)
     return _dropout.dropout(
         input, p, training, inplace, feature=True, batched=input.ndim == 3, channel_dim=channel_dim
     )
@@ -131,6 +139,7 @@ def dropout2d(
     _checks.warn_unexpected_dims("dropout2d", input.ndim, spatial=2)
     if input.ndim == 3 and channel_dim == 1:
         _checks.warn_dropout2d_as_1d()
+    p, training = _checks.vf_args("feature_dropout", p, training)
     batched = channel_dim == 1 or input.ndim != 3
     return _dropout.dropout(
         input, p, training, inplace, feature=True, batched=batched, channel_dim=channel_dim
@@ -162,6 +171,7 @@ def dropout3d(
     _checks.check_args("dropout3d", input, p)
     _checks.check_channel_dim("dropout3d", channel_dim)
     _checks.warn_unexpected_dims("dropout3d", input.ndim, spatial=3)
+    p, training = _checks.vf_args("feature_dropout", p, training)
     return _dropout.dropout(
         input, p, training, inplace, feature=True, batched=input.ndim == 5, channel_dim=channel_dim
     )
@@ -192,6 +202,7 @@ def feature_alpha_dropout(
     """
     _checks.check_args("feature_alpha_dropout", input, p)
     _checks.check_channel_dim("feature_alpha_dropout", channel_dim)
+    p, training = _checks.vf_args("feature_alpha_dropout", p, training)
     return _dropout.dropout(
         input, p, training, inplace, feature=True, alpha=True, channel_dim=channel_dim
     )
@@ -217,6 +228,7 @@ def stochastic_depth(input: mx.array, p: float, mode: str, training: bool = True
     _checks.check_array(input, "stochastic_depth")
     _checks.check_drop_probability(p)
     _checks.check_stochastic_depth_mode(mode)
+    p = _checks.to_float(p, "stochastic_depth", "p", 2)
     if not training or p == 0.0:
         return input
     # "row": one draw per sample; "batch": one draw for the whole input.
@@ -245,6 +257,7 @@ def drop_path(
     """
     _checks.check_array(x, "drop_path")
     _checks.check_drop_probability(drop_prob)
+    drop_prob = _checks.to_float(drop_prob, "drop_path", "drop_prob", 2)
     if drop_prob == 0.0 or not training:
         return x
     return _dropout.drop(x, _per_sample("drop_path", x), drop_prob, scale_by_keep)
@@ -324,6 +337,7 @@ def _drop_block(
     _checks.check_array(input, fn)
     _checks.check_drop_probability(p, end=".")
     _checks.check_drop_block_dims(fn, input.ndim, ndim)
+    p = _checks.to_float(p, fn, "p", 2)
     if not training or p == 0.0:
         return input
     return _dropout.drop_block(input, p, block_size, inplace, eps)
@@ -350,10 +364,11 @@ def locked_dropout(
         >>> y = F.locked_dropout(mx.ones((35, 8, 400)), p=0.3)
     """
     _checks.check_args("locked_dropout", input, p)
+    p = _checks.to_float(p, "locked_dropout", "p", 2)
     _checks.check_p_is_probability(p)
     _checks.check_locked_dropout_dims(input.ndim)
     if not training or p == 0:
         return input
     time_axis = 1 if batch_first and input.ndim == 3 else 0
     noise_shape = (*input.shape[:time_axis], 1, *input.shape[time_axis + 1 :])
-    return _dropout.drop(input, noise_shape, p)
+    return _dropout.drop(input, noise_shape, p, true_divide=True)
