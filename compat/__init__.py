@@ -28,7 +28,7 @@ import mlx.core as mx
 import mlx.nn
 import numpy as np
 
-from flashdrop import _checks, _draws
+from flashdrop import _checks, _recording
 from flashdrop import nn as fnn
 from flashdrop._random import torch_generator
 
@@ -418,7 +418,7 @@ def dropout_layers(torch_model: torch.nn.Module) -> list[tuple[str, torch.nn.Mod
 
 
 @contextmanager
-def record_torch_draws() -> Iterator[list[_draws.Draw]]:
+def record_torch_draws() -> Iterator[list[_recording.Draw]]:
     """Context manager: record every draw torch's CPU generator makes inside the block, in order.
 
     Yields a list that fills with one :class:`flashdrop.testing.Draw` per draw: dropout's
@@ -446,7 +446,7 @@ def record_torch_draws() -> Iterator[list[_draws.Draw]]:
     """
     torch = import_torch()
     function_mode, dispatch_mode = _torch_modes()
-    draws: list[_draws.Draw] = []
+    draws: list[_recording.Draw] = []
     functions: list[str] = []  # the torch functions being run, outermost first
     modules: list[torch.nn.Module] = []  # the modules being run, outermost first
     names: dict[int, dict[int, str]] = {}
@@ -455,12 +455,12 @@ def record_torch_draws() -> Iterator[list[_draws.Draw]]:
     def draw(aten_op: Any, shape: tuple[int, ...], q: float | None, mask: Any) -> None:
         name = module_type = None
         if modules:
-            name = _draws.names_in(modules[0], names).get(id(modules[-1]), "?")
+            name = _recording.names_in(modules[0], names).get(id(modules[-1]), "?")
             module_type = type(modules[-1]).__name__
         op = functions[0] if functions else aten_op.overloadpacket.__name__
         p = None if q is None else 1 - q
-        site = _draws.call_site(torch_dir)
-        draws.append(_draws.Draw(op, shape, p, "torch", mask, site, name, module_type))
+        site = _recording.call_site(torch_dir)
+        draws.append(_recording.Draw(op, shape, p, "torch", mask, site, name, module_type))
 
     thread = threading.get_ident()  # the hooks are global: modules run by other threads pass
 

@@ -35,7 +35,7 @@ from mlx.utils import tree_flatten
 import compat
 import flashdrop
 from compat import record_torch_draws
-from flashdrop._draws import CallSite, Draw, record_draws
+from flashdrop._recording import CallSite, Draw, record_draws
 from flashdrop.parity import _same
 
 __all__ = [
