@@ -285,19 +285,34 @@ def fork_rng(
         set_rng_state(state if fork_mlx else state[:_TORCH_STATE_BYTES])
 
 
-def bernoulli(shape: Sequence[int], q: float) -> mx.array:
+# Called with (shape, q, mode, mask) after every draw while flashdrop.testing.record_draws() is
+# active (through _record); empty otherwise, so that a draw costs one truth test more.
+_recorders: list[Callable[[tuple[int, ...], Any, str, mx.array | None], None]] = []
+
+
+def bernoulli(shape: Sequence[int], q: float | mx.array) -> mx.array:
     """A bool mask of ``shape``, True with probability ``q``, from the current mode's stream."""
     if _mode == "mlx":
-        return mx.random.bernoulli(q, shape)
-    if getattr(_tracing, "depth", 0):
+        mask = mx.random.bernoulli(q, shape)
+    elif getattr(_tracing, "depth", 0):
         raise RuntimeError(
             "flashdrop: a torch-mode dropout cannot be compiled: its mask is drawn on the host "
             "and would be frozen into the compiled graph, repeating on every call. Compile in "
             "'mlx' mode, or call this function without flashdrop.compile."
         )
-    count = math.prod(shape)
-    # Reshaped by MLX: numpy stops at 64 dimensions, torch and MLX do not.
-    return mx.array(torch_generator.bernoulli(count, q)).reshape(shape)
+    else:
+        # Reshaped by MLX: numpy stops at 64 dimensions, torch and MLX do not.
+        mask = mx.array(torch_generator.bernoulli(math.prod(shape), q)).reshape(shape)
+    if _recorders:
+        _record(shape, q, mask)
+    return mask
+
+
+def _record(shape: Sequence[int], q: float | mx.array | None, mask: mx.array | None) -> None:
+    """Report a draw to every recorder; ``q`` and ``mask`` are ``None`` for a draw that is not
+    a ``bernoulli``. Its caller names the draw unless a public function above it does."""
+    for record in tuple(_recorders):  # another thread may stop recording meanwhile
+        record(tuple(shape), q, _mode, mask)
 
 
 def compile(
@@ -311,6 +326,10 @@ def compile(
     A plain ``mx.compile`` bakes the random key in at trace time, so every call of the compiled
     function repeats one mask. This one passes ``mx.random.state`` in and out of the graph, so
     each call draws a fresh mask, exactly as the uncompiled function would.
+
+    While :func:`flashdrop.testing.record_draws` records, an mlx-mode call runs ``fn``
+    uncompiled, so that each draw is recorded with its mask: the same masks, outputs and random
+    state.
 
     Args:
         fn: the function to compile.
@@ -331,9 +350,19 @@ def compile(
         finally:
             _tracing.depth -= 1
 
-    return mx.compile(
+    compiled = mx.compile(
         traced,
         inputs=[mx.random.state, inputs],
         outputs=[mx.random.state, outputs],
         shapeless=shapeless,
     )
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if _recorders and _mode == "mlx":
+            # Recording (flashdrop.testing.record_draws): run eagerly, so that every draw is
+            # seen with its mask; the same masks, outputs and random state as compiled.
+            return fn(*args, **kwargs)
+        return compiled(*args, **kwargs)
+
+    return call
