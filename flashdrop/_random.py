@@ -21,7 +21,7 @@ import math
 import secrets
 import struct
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -329,9 +329,18 @@ def get_rng_state() -> mx.array:
 
 
 def set_rng_state(state: mx.array) -> None:
-    """Restore both streams from an array returned by :func:`get_rng_state`."""
+    """Restore the random state from an array returned by :func:`get_rng_state` (5064 bytes:
+    both streams), or from torch's own state (5056 bytes: the torch-mode stream only; MLX's key
+    is left as it is).
+
+    Example::
+
+        >>> flashdrop.set_rng_state(compat.to_mlx(torch.get_rng_state()))  # torch's stream
+    """
     if not (
-        isinstance(state, mx.array) and state.dtype == mx.uint8 and state.shape == (STATE_BYTES,)
+        isinstance(state, mx.array)
+        and state.dtype == mx.uint8
+        and state.shape in ((STATE_BYTES,), (_TORCH_STATE_BYTES,))
     ):
         got = (
             f"{state.dtype} array of shape {state.shape}"
@@ -340,26 +349,62 @@ def set_rng_state(state: mx.array) -> None:
         )
         raise TypeError(
             f"set_rng_state expects the uint8 array of shape ({STATE_BYTES},) that "
-            f"flashdrop.get_rng_state() returns, but got {got}"
+            f"flashdrop.get_rng_state() returns, or torch's state of shape "
+            f"({_TORCH_STATE_BYTES},) as an mx.array (compat.to_mlx(torch.get_rng_state())), "
+            f"but got {got}"
         )
     data = np.asarray(state).tobytes()
     torch_generator.set_state(data[:_TORCH_STATE_BYTES])
+    if len(data) == _TORCH_STATE_BYTES:
+        return
     hi, lo = np.frombuffer(data[_TORCH_STATE_BYTES:], dtype="<u4")
     # MLX's key cannot be assigned; seeding with the 64-bit number (hi, lo) recreates it exactly.
     _seed_mlx_key((int(hi) << 32) | int(lo))
 
 
 @contextmanager
-def fork_rng() -> Iterator[None]:
+def fork_rng(
+    devices: Iterable[Any] | None = None,
+    enabled: bool = True,
+    _caller: str = "fork_rng",
+    _devices_kw: str = "devices",
+    device_type: str | None = None,
+) -> Iterator[None]:
     """Context manager: whatever is drawn inside, the random state is restored on exit.
 
+    ``torch.random.fork_rng``'s parameters and meaning, with torch's CPU generator standing for
+    the torch-mode stream and a device's generator for MLX's key (one key for every MLX device).
     Two calls made inside two separate ``fork_rng()`` blocks draw the same mask.
+
+    Args:
+        devices: the devices whose generators are forked besides the torch-mode stream, which
+            always is: ``None`` (all) or any non-empty iterable forks MLX's key too; an empty
+            one (``devices=[]``, torch's "CPU only") leaves MLX's key to run on. Default: ``None``
+        enabled: if ``False``, nothing is forked or restored. Default: ``True``
+        _caller, _devices_kw: internal to torch (the name in its warning); accepted, unused.
+        device_type: ``"meta"`` forks nothing, as in torch; any other value, or ``None``, the
+            generators above. Default: ``None``
+
+    Example::
+
+        >>> with flashdrop.fork_rng():
+        ...     y = F.dropout(x)  # the state after the block is the state before it
     """
+    if device_type == "meta" or not enabled:
+        yield
+        return
+    # A generator is read once, as torch does (it takes list(devices) before forking).
+    fork_mlx = devices is None or len(list(devices)) > 0
     state = get_rng_state()
     try:
         yield
     finally:
-        set_rng_state(state)
+        set_rng_state(state if fork_mlx else state[:_TORCH_STATE_BYTES])
+
+
+# Called with (shape, q, mode, mask) after every draw while flashdrop.testing.record_draws() is
+# active (through _record); empty otherwise, so that a draw costs one truth test more.
+_recorders: list[Callable[[tuple[int, ...], Any, str, mx.array | None], None]] = []
 
 
 def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None = None) -> mx.array:
@@ -371,8 +416,8 @@ def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None =
     if get_rng_mode() == "mlx":
         key = next_mlx_key()
         # Without the keyword when there is no key: nanobind's keywords cost ~4 us a call.
-        return mx.random.bernoulli(q, shape) if key is None else mx.random.bernoulli(q, shape, key)
-    if getattr(_local, "tracing", 0) or (like is not None and _is_traced(like)):
+        mask = mx.random.bernoulli(q, shape) if key is None else mx.random.bernoulli(q, shape, key)
+    elif getattr(_local, "tracing", 0) or (like is not None and _is_traced(like)):
         raise RuntimeError(
             "flashdrop: a torch-mode draw cannot be compiled or vmapped: its mask is drawn on "
             "the host, so mx.compile would freeze it into the graph (the same mask on every "
@@ -380,8 +425,21 @@ def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None =
             "flashdrop.compile for compiling), or call the function uncompiled and outside "
             "mx.vmap (dropout on the whole batch draws every row afresh)."
         )
-    generator = getattr(_local, "torch_replay", None) or torch_generator
-    return mx.array(generator.bernoulli(math.prod(shape), float(q)).reshape(shape))
+    else:
+        generator = getattr(_local, "torch_replay", None) or torch_generator
+        # Reshaped by MLX: numpy stops at 64 dimensions, torch and MLX do not.
+        mask = mx.array(generator.bernoulli(math.prod(shape), q)).reshape(shape)
+    if _recorders:
+        _record(shape, q, mask)
+    return mask
+
+
+def _record(shape: Sequence[int], q: float | mx.array | None, mask: mx.array | None) -> None:
+    """Report a draw to every recorder; ``q`` and ``mask`` are ``None`` for a draw that is not
+    a ``bernoulli``. Its caller names the draw unless a public function above it does."""
+    mode = get_rng_mode()
+    for record in tuple(_recorders):  # another thread may stop recording meanwhile
+        record(tuple(shape), q, mode, mask)
 
 
 def _is_traced(array: mx.array) -> bool:
@@ -420,6 +478,10 @@ def compile(
     MLX's ``mx.random.state``, in other threads the thread's own mlx-mode stream (see
     :func:`next_mlx_key`). A torch-mode draw inside raises ``RuntimeError``: torch's stream
     lives on the host. If a call fails while tracing, the random state is restored.
+
+    While :func:`flashdrop.testing.record_draws` records, an mlx-mode call runs ``fn``
+    uncompiled, so that each draw is recorded with its mask: the same masks, outputs and random
+    state.
 
     Args:
         fn: the function to compile.
@@ -464,6 +526,10 @@ def compile(
     @functools.wraps(fn)
     def compiled(*args: Any, **kwargs: Any) -> Any:
         nonlocal compiled_global
+        if _recorders and get_rng_mode() == "mlx":
+            # Recording (flashdrop.testing.record_draws): run eagerly, so that every draw is
+            # seen with its mask; the same masks, outputs and random state as compiled.
+            return fn(*args, **kwargs)
         stream = _current_stream()
         if stream is not None:  # another thread, or a checkpoint's recomputation
             stream.key, out = compiled_keyed(stream.key, *args, **kwargs)

@@ -5,6 +5,7 @@ Run from the repository root (flashdrop, mlx, numpy and torch installed)::
     python scripts/bench.py                    # the full run: a few minutes
     python scripts/bench.py --quick            # fewer rounds, no 16M workloads: well under a minute
     python scripts/bench.py --json out.json    # also write every figure to out.json
+    python scripts/bench.py --only sdpa        # only the workloads named with "sdpa"
 
 What is compared on each workload (the table ``WORKLOADS``):
 
@@ -17,6 +18,10 @@ What is compared on each workload (the table ``WORKLOADS``):
   (and ``OMP_WAIT_POLICY=PASSIVE`` unless set otherwise: see the comment at the imports);
 - ``flashdrop-torch-mode``: flashdrop in "torch" mode, which emulates torch's CPU mt19937 stream
   on the host with numpy (it cannot be compiled);
+- on the attention workloads (``scaled_dot_product_attention`` with q = k = v, all timed the
+  same way), ``mlx.nn`` is MLX's own way: with ``dropout_p=0.1``, attention written by hand
+  (``q @ k^T * scale``, ``mx.softmax``, ``mlx.nn.Dropout``, ``@ v``); with ``dropout_p=0``,
+  ``mx.fast.scaled_dot_product_attention``. Their GB/s count q once and the output once;
 - on the channel workloads, ``flashdrop-mlx-element``: flashdrop's element ``F.dropout`` on the
   very same input, the reference of the channel-dropout target; and ``mlx-times-2``, a bare
   ``mx.eval(x * 2)`` on it: one elementwise op writing the output, the floor of channel dropout.
@@ -110,6 +115,28 @@ class Kind:
     channels_last: bool = False  # MLX's layer expects (N, H, W, C) rather than (N, C, H, W)
 
 
+ATTENTION_P = 0.1  # dropout_p of the attention workload with dropout
+
+
+class HandWrittenAttention(mlx.nn.Module):
+    """Attention as one writes it in MLX: scores, softmax, ``mlx.nn.Dropout``, weighted sum."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.dropout = mlx.nn.Dropout(p)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        scores = (x @ x.swapaxes(-1, -2)) * (x.shape[-1] ** -0.5)
+        return self.dropout(mx.softmax(scores, axis=-1)) @ x
+
+
+class FastAttention(mlx.nn.Module):
+    """``mx.fast.scaled_dot_product_attention`` (no dropout)."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return mx.fast.scaled_dot_product_attention(x, x, x, scale=x.shape[-1] ** -0.5)
+
+
 KINDS = {
     "element": Kind(
         flashdrop=lambda x: F.dropout(x, P),
@@ -131,6 +158,20 @@ KINDS = {
         torch=lambda t: TF.alpha_dropout(t, P, training=True),
         torch_label="torch F.alpha_dropout",
         mlx_nn=None,
+    ),
+    "attention": Kind(
+        flashdrop=lambda x: F.scaled_dot_product_attention(x, x, x, dropout_p=ATTENTION_P),
+        torch=lambda t: TF.scaled_dot_product_attention(t, t, t, dropout_p=ATTENTION_P),
+        torch_label="torch F.sdpa",
+        mlx_nn=lambda: HandWrittenAttention(ATTENTION_P),
+        mlx_nn_label="by hand, mlx.nn.Dropout",
+    ),
+    "attention-no-dropout": Kind(
+        flashdrop=lambda x: F.scaled_dot_product_attention(x, x, x),
+        torch=lambda t: TF.scaled_dot_product_attention(t, t, t),
+        torch_label="torch F.sdpa",
+        mlx_nn=FastAttention,
+        mlx_nn_label="mx.fast.sdpa",
     ),
 }
 
@@ -160,6 +201,10 @@ WORKLOADS = (
     Workload("dropout2d, MLX cache 1 GiB", "channel", (32, 256, 64, 64), "float32", 11, 2, 1 << 30),
     Workload("alpha_dropout 1M f32", "alpha", (1 << 20,), "float32", 41, 7),
     Workload("per call (32,128) f32", "element", (32, 128), "float32", 3000, 300),
+    Workload("sdpa p=0.1 (8,8,256,64) f32", "attention", (8, 8, 256, 64), "float32", 21, 3),
+    Workload(
+        "sdpa p=0 (8,8,256,64) f32", "attention-no-dropout", (8, 8, 256, 64), "float32", 21, 3
+    ),
 )
 
 
@@ -205,6 +250,10 @@ TARGETS = (
            "dropout2d (32,256,64,64) f32", FD_MLX, FD_ELEMENT, 0.3),
     Target("  the same, MLX buffer cache 1 GiB (this workload only)",
            "dropout2d, MLX cache 1 GiB", FD_MLX, FD_ELEMENT, 0.3),
+    Target("sdpa dropout_p=0.1 <= 1.0x by hand with mlx.nn.Dropout",
+           "sdpa p=0.1 (8,8,256,64) f32", FD_MLX, MLX_NN, 1.0),
+    Target("sdpa dropout_p=0 <= 1.1x mx.fast.scaled_dot_product_attention",
+           "sdpa p=0 (8,8,256,64) f32", FD_MLX, MLX_NN, 1.1),
 )  # fmt: skip
 
 
@@ -548,7 +597,8 @@ def format_ratio(ratio: float | None) -> str:
 
 def print_report(report: dict) -> None:
     m = report["machine"]
-    print(f"flashdrop {m['flashdrop']} dropout benchmark (p = {P}){' --quick' * report['quick']}")
+    quick = " --quick" * report["quick"]
+    print(f"flashdrop {m['flashdrop']} dropout benchmark (p = {P} but where named){quick}")
     print(f"machine: {m['platform']}, {m['machine']}, {m['cpu_count']} CPUs, python {m['python']}")
     print(
         f"mlx {m['mlx']} on {m['mlx_device']} (buffer cache limit "
@@ -583,20 +633,23 @@ def print_report(report: dict) -> None:
             f"{r['gbps']:7.2f} {100 * r['fraction_of_copy']:5.0f}% {spread:4.0f}%"
         )
     memory = report["many_shapes_memory"]
-    growth = {k: v / 2**20 for k, v in memory["rss_growth_bytes"].items()}
-    print()
-    print(
-        f"memory over {memory['shapes']} distinct shapes (RSS growth, each in a fresh process): "
-        + ", ".join(f"{k} {v:+.1f} MiB" for k, v in growth.items())
-    )
+    if memory is not None:
+        growth = {k: v / 2**20 for k, v in memory["rss_growth_bytes"].items()}
+        print()
+        print(
+            f"memory over {memory['shapes']} distinct shapes (RSS growth, each in a fresh "
+            "process): " + ", ".join(f"{k} {v:+.1f} MiB" for k, v in growth.items())
+        )
     print()
     print("targets (from the issue; reported, never asserted)")
     for t in report["targets"]:
         if t["met"] is None:
-            measured, status = "-", "not measured (--quick)"
+            measured, status = "-", "not measured in this run"
         else:
             measured, status = f"{t['measured']:.2f}x", "met" if t["met"] else "NOT MET"
         print(f"  {t['text']:<58} limit {t['limit']:.2f}x  measured {measured:>6}  {status}")
+    if memory is None:
+        return
     excess = memory["excess_bytes"] / 2**20
     limit = memory["limit_bytes"] / 2**20
     status = "met" if memory["met"] else "NOT MET"
@@ -610,6 +663,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, no 16M workloads")
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
+    parser.add_argument("--only", metavar="TEXT", help="only the workloads whose name has TEXT")
     parser.add_argument(
         "--many-shapes-memory", nargs=2, metavar=("IMPL", "COUNT"), help=argparse.SUPPRESS
     )
@@ -628,15 +682,17 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     for w in WORKLOADS:
         rounds = w.rounds_for(args.quick)
-        if rounds == 0:
+        if rounds == 0 or (args.only and args.only not in w.name):
             continue
         t0 = time.perf_counter()
         rows += run_workload(w, args.quick, copies[reference])
         print(f"  {w.name}: {rounds} rounds, {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    t0 = time.perf_counter()
-    rows += run_many_shapes(args.quick, copies[reference])
-    memory = measure_many_shapes_memory(args.quick)
-    print(f"  {MANY_SHAPES}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    memory = None
+    if not args.only or args.only in MANY_SHAPES:
+        t0 = time.perf_counter()
+        rows += run_many_shapes(args.quick, copies[reference])
+        memory = measure_many_shapes_memory(args.quick)
+        print(f"  {MANY_SHAPES}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
     report = {
         "machine": machine,

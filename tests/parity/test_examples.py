@@ -27,11 +27,14 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_five_seed_models_are_there():
+def test_the_example_models_are_there():
     assert SCRIPTS == [
         "cnn_dropout2d.py",
+        "lstm_dropout.py",
         "mlp_dropout.py",
+        "nanogpt_attention.py",
         "snn_alpha_dropout.py",
+        "torch_attention_layers.py",
         "transformer_encoder.py",
         "video_dropout3d.py",
     ]

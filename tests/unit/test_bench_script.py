@@ -18,6 +18,8 @@ QUICK_WORKLOADS = [
     "dropout2d, MLX cache 1 GiB",
     "alpha_dropout 1M f32",
     "per call (32,128) f32",
+    "sdpa p=0.1 (8,8,256,64) f32",
+    "sdpa p=0 (8,8,256,64) f32",
     "many shapes f32",
 ]
 IMPLS = {"flashdrop-mlx", "flashdrop-mlx-compiled", "torch", "flashdrop-torch-mode"}
@@ -85,7 +87,7 @@ def test_quick_run_writes_the_json_report(tmp_path):
         assert (row["ratio_vs_mlx_nn"] is None) == (row["workload"] == "alpha_dropout 1M f32")
 
     targets = report["targets"]
-    assert len(targets) == 12
+    assert len(targets) == 14
     assert all({"text", "limit", "measured", "met"} <= set(t) for t in targets)
     # The 16M targets are not measured with --quick; the others are.
     assert [t["met"] is None for t in targets] == ["16M" in t["workload"] for t in targets]

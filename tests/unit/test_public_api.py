@@ -58,7 +58,8 @@ def test_nn_names():
 
 def test_functional_names_and_defaults():
     beyond = ["drop_block2d", "drop_block3d", "drop_path", "locked_dropout", "stochastic_depth"]
-    assert sorted(F.__all__) == sorted([*TORCH_TWINS, *beyond])
+    attention = ["scaled_dot_product_attention"]
+    assert sorted(F.__all__) == sorted([*TORCH_TWINS, *beyond, *attention])
     for name in ["alpha_dropout", "dropout"]:
         params = inspect.signature(getattr(F, name)).parameters
         assert list(params) == ["input", "p", "training", "inplace"]
