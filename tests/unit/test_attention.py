@@ -70,7 +70,8 @@ def test_compiled_training_step_draws_a_new_mask_each_step_and_learns():
 
 def test_gradient_under_checkpoint_is_finite():
     """mx.checkpoint recomputes the forward pass; with a fresh key its mask differs (a known MLX
-    behaviour, see the reference notes), but the gradient is a gradient of the right shape."""
+    behaviour, see the reference notes), but the gradient is a gradient of the right shape.
+    flashdrop.checkpoint replays the forward's mask: tests/unit/test_transforms.py."""
     q = mx.random.normal((2, 2, 5, 4))
 
     def f(q):

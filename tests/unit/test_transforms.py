@@ -143,6 +143,19 @@ def test_checkpointed_module_gradients_are_mlx_nn_utils_checkpoints_without_drop
     assert same_grads(ours, theirs)
 
 
+def test_checkpointed_attention_has_the_uncheckpointed_gradient(mode):
+    """scaled_dot_product_attention's dropout of the weights, replayed by flashdrop.checkpoint."""
+    q = mx.random.normal((2, 2, 5, 4), key=mx.random.key(3))
+
+    def f(q):
+        return (F.scaled_dot_product_attention(q, q, q, dropout_p=0.2) ** 2).sum()
+
+    flashdrop.manual_seed(2)
+    expected = np.array(mx.grad(f)(q))
+    flashdrop.manual_seed(2)
+    assert np.array_equal(np.array(mx.grad(flashdrop.checkpoint(f))(q)), expected)
+
+
 def test_checkpoint_inside_flashdrop_compile():
     """A compiled training step with checkpointed blocks draws what the eager uncheckpointed step
     draws, step after step (fresh masks each step)."""
