@@ -14,8 +14,7 @@ import mlx.nn
 import pytest
 import torch
 
-import compat
-from flashdrop import nn
+from flashdrop import compat, nn
 from flashdrop.testing import assert_same_as_torch, assert_statistically_equivalent, seeded
 
 # MLX's convolutions and matrix products round differently from torch's: compare the whole model

@@ -12,7 +12,7 @@ The pytest plugin (:mod:`flashdrop.pytest_plugin`, active when flashdrop is inst
 :func:`seeded` in the fixtures ``flashdrop_seed`` and ``torch_mode``.
 
 torch is needed to run these helpers, not to import this module: it is loaded through
-:func:`compat.import_torch` on the first call.
+:func:`flashdrop.compat.import_torch` on the first call.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ import mlx.core as mx
 import mlx.nn
 from mlx.utils import tree_flatten
 
-import compat
 import flashdrop
-from flashdrop.parity import _same
+from flashdrop import compat
+from flashdrop.compat.porting import _twin_for
+from flashdrop.parity.reference import _same
 
 __all__ = ["assert_same_as_torch", "assert_statistically_equivalent", "seeded"]
 
@@ -91,8 +92,8 @@ def assert_same_as_torch(
         torch_obj: a torch callable on CPU tensors: a dropout function or module, or a model.
         flashdrop_obj: its port, called on ``mlx.core.array`` inputs.
         inputs: the positional arguments of both. ``torch.Tensor`` and ``mx.array`` values are
-            given to torch as tensors and to the port as arrays (converted with :mod:`compat`,
-            bit for bit); anything else is passed to both as it is.
+            given to torch as tensors and to the port as arrays (converted with
+            :mod:`flashdrop.compat`, bit for bit); anything else is passed to both as it is.
         seed: the seed of both sides. Default: 0
         calls: how many consecutive calls to compare (each draws new masks). Default: 3
         rtol, atol: tolerances, for ports whose other layers round differently from torch's
@@ -106,7 +107,7 @@ def assert_same_as_torch(
             differing positions with both values, and what the outputs' exact zeros (alpha
             dropout's dropped value, for alpha dropout) say about the masks: "your port drops
             different elements" or "same mask, different math". When both objects are modules
-            it also compares their dropout layers (:func:`compat.dropout_layers`).
+            it also compares their dropout layers (:func:`flashdrop.compat.dropout_layers`).
         ValueError: ``calls`` is not a positive int, or a tolerance is negative.
 
     Example::
@@ -397,7 +398,7 @@ def _flashdrop_layers(model: mlx.nn.Module) -> list[tuple[str, mlx.nn.Module]]:
     found = []
 
     def visit(name: str, module: mlx.nn.Module) -> None:
-        if compat._twin_for(type(module)) is not None or _is_mlx_dropout(module):
+        if _twin_for(type(module)) is not None or _is_mlx_dropout(module):
             found.append((name, module))
         for child_name, child in tree_flatten(module.children(), is_leaf=_is_module):
             visit(f"{name}.{child_name}" if name else child_name, child)
@@ -414,7 +415,7 @@ def _is_mlx_dropout(module: Any) -> bool:
 
 def _settings(module: Any) -> str:
     """``Class(settings)``, with the settings port_dropout copies, and ``(eval)`` if so."""
-    twin = compat._twin_for(type(module))
+    twin = _twin_for(type(module))
     if twin is None:  # an MLX dropout layer
         return f"mlx.nn.{type(module).__name__}"
     settings = ", ".join(f"{s}={getattr(module, s)!r}" for s in twin.settings)
@@ -452,7 +453,7 @@ def _layers_verdict(torch_obj: Any, flashdrop_obj: Any) -> list[str]:
     if any(_is_mlx_dropout(m) for _, m in sides[1]):
         lines.append(
             "  mlx.nn's dropout layers draw from MLX's stream, never torch's: use flashdrop.nn's "
-            "(compat.port_dropout)"
+            "(flashdrop.compat.port_dropout)"
         )
     return lines
 

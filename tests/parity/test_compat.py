@@ -15,9 +15,9 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-import compat
 import flashdrop
 import flashdrop.nn.functional as F
+from flashdrop import compat
 from flashdrop._random import torch_generator
 
 # torch dtype, the MLX dtype it must become, and the integers of the same width to compare bits.

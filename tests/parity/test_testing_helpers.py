@@ -18,10 +18,9 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-import compat
 import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import nn
+from flashdrop import compat, nn
 from flashdrop.testing import (
     _z_test_p_value,
     assert_same_as_torch,
@@ -482,4 +481,7 @@ def test_importing_the_helpers_and_the_plugin_does_not_import_torch():
     done = subprocess.run(
         [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=True
     )
-    assert done.stdout == "compat needs torch; install it with `pip install 'flashdrop[torch]'`\n"
+    assert (
+        done.stdout
+        == "flashdrop.compat needs torch; install it with `pip install 'flashdrop[torch]'`\n"
+    )
