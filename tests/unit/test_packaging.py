@@ -6,6 +6,7 @@ an error, and installed into a folder of its own with ``pip install --no-deps --
 interpreter then imports flashdrop from that folder only, away from the repository.
 """
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -29,6 +30,11 @@ def run(*args: str, cwd: Path, env_path: Path | None = None) -> subprocess.Compl
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Built from a copy of the source (links kept as links), so that the build's own files
+    # (build/, flashdrop.egg-info/) never land in the repository.
+    source = tmp_path_factory.mktemp("source") / "flashdrop"
+    skip = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "site", ".*cache")
+    shutil.copytree(ROOT, source, symlinks=True, ignore=skip)
     out = tmp_path_factory.mktemp("wheel")
     code = (
         "import sys\n"
@@ -36,7 +42,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "print(build_meta.build_wheel(sys.argv[1]))\n"
     )
     # -W error: setuptools' deprecation warnings (the license table, for one) fail the build.
-    done = run("-W", "error", "-c", code, str(out), cwd=ROOT)
+    done = run("-W", "error", "-c", code, str(out), cwd=source)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "warning" not in done.stderr.lower(), done.stderr[-3000:]
     return out / done.stdout.strip().splitlines()[-1]
