@@ -17,8 +17,7 @@ import mlx.nn
 import torch
 from _common import check_modes, check_parity, parse_args, report, synthetic_classes, train
 
-import compat
-from flashdrop import nn
+from flashdrop import compat, nn
 
 
 class TorchLSTMClassifier(torch.nn.Module):

@@ -20,8 +20,7 @@ import mlx.nn
 import pytest
 import torch
 
-import compat
-from flashdrop import nn
+from flashdrop import compat, nn
 from flashdrop.testing import (
     assert_same_as_torch,
     assert_statistically_equivalent,

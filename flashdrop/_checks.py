@@ -114,7 +114,7 @@ def check_array(input: Any, fn: str) -> None:
     kind = type(input)
     name = f"{kind.__module__}.{kind.__qualname__}"
     if kind.__module__.startswith("torch"):
-        how = "convert a torch tensor with compat.to_mlx(tensor)"
+        how = "convert a torch tensor with flashdrop.compat.to_mlx(tensor)"
     elif kind.__module__.startswith("numpy"):
         how = "convert a numpy array with mlx.core.array(a)"
     else:

@@ -3,7 +3,8 @@
 A :class:`Draw` is one draw of a mask (or, on torch's side, of any other random numbers from
 torch's generator): which op drew it, the shape drawn, ``p``, the mask, the torch or MLX module
 being run and the call site. :func:`record_draws` records flashdrop's, through the one hook in
-:func:`flashdrop._random.bernoulli`; torch's are recorded by ``compat.record_torch_draws``, which
+:func:`flashdrop._random.bernoulli`; torch's are recorded by
+``flashdrop.compat.record_torch_draws``, which
 builds the same records. Nothing here imports torch.
 """
 
@@ -21,12 +22,10 @@ import mlx.core as mx
 import mlx.nn
 import numpy as np
 
-import compat
 import flashdrop
 from flashdrop import _random
 
 _FLASHDROP_DIR = os.path.dirname(os.path.abspath(flashdrop.__file__)) + os.sep
-_COMPAT_DIR = os.path.dirname(os.path.abspath(compat.__file__)) + os.sep
 _MLX_DIR = os.path.dirname(os.path.dirname(os.path.abspath(mlx.nn.__file__))) + os.sep
 _TESTING = os.path.join(_FLASHDROP_DIR, "testing.py")
 _FUNCTIONAL = os.path.join(_FLASHDROP_DIR, "nn", "functional.py")
@@ -118,7 +117,7 @@ def call_site(*skip: str) -> CallSite | None:
     """The first frame, from the caller outwards, outside flashdrop, compat, MLX and ``skip``
     (directories); ``None`` when it is flashdrop.testing's, which called the op itself."""
     frame: FrameType | None = sys._getframe(1)
-    dirs = (_FLASHDROP_DIR, _COMPAT_DIR, _MLX_DIR, *skip)
+    dirs = (_FLASHDROP_DIR, _MLX_DIR, *skip)  # flashdrop.compat lies inside flashdrop
     while frame is not None:
         file = os.path.abspath(frame.f_code.co_filename)
         if file == _TESTING:

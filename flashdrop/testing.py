@@ -17,7 +17,7 @@ The pytest plugin (:mod:`flashdrop.pytest_plugin`, active when flashdrop is inst
 draws, side by side, under a test these helpers fail.
 
 torch is needed to run these helpers, not to import this module: it is loaded through
-:func:`compat.import_torch` on the first call.
+:func:`flashdrop.compat.import_torch` on the first call.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ import mlx.nn
 import numpy as np
 from mlx.utils import tree_flatten
 
-import compat
 import flashdrop
-from compat import record_torch_draws
+from flashdrop import compat
 from flashdrop._recording import CallSite, Draw, record_draws
-from flashdrop.parity import _same
+from flashdrop.compat import record_torch_draws
+from flashdrop.compat.porting import _twin_for
+from flashdrop.parity.reference import _same
 
 __all__ = [
     "CallSite",
@@ -117,8 +118,8 @@ def assert_same_as_torch(
         torch_obj: a torch callable on CPU tensors: a dropout function or module, or a model.
         flashdrop_obj: its port, called on ``mlx.core.array`` inputs.
         inputs: the positional arguments of both. ``torch.Tensor`` and ``mx.array`` values are
-            given to torch as tensors and to the port as arrays (converted with :mod:`compat`,
-            bit for bit); anything else is passed to both as it is.
+            given to torch as tensors and to the port as arrays (converted with
+            :mod:`flashdrop.compat`, bit for bit); anything else is passed to both as it is.
         seed: the seed of both sides. Default: 0
         calls: how many consecutive calls to compare (each draws new masks). Default: 3
         rtol, atol: tolerances, for ports whose other layers round differently from torch's
@@ -572,7 +573,7 @@ def _hints(
                 hints.append(
                     f"the port's {type(module).__name__} at {name!r} is mlx.nn's: it draws from "
                     "MLX's stream, which flashdrop neither records nor keeps in step with "
-                    "torch's; use flashdrop.nn's (compat.port_dropout)"
+                    "torch's; use flashdrop.nn's (flashdrop.compat.port_dropout)"
                 )
             elif not module.training:
                 hints.append(f"the port's {type(module).__name__} at {name!r} is in eval mode")
@@ -686,7 +687,7 @@ def _flashdrop_layers(model: mlx.nn.Module) -> list[tuple[str, mlx.nn.Module]]:
     found = []
 
     def visit(name: str, module: mlx.nn.Module) -> None:
-        if compat._twin_for(type(module)) is not None or _is_mlx_dropout(module):
+        if _twin_for(type(module)) is not None or _is_mlx_dropout(module):
             found.append((name, module))
         for child_name, child in tree_flatten(module.children(), is_leaf=_is_module):
             visit(f"{name}.{child_name}" if name else child_name, child)

@@ -6,6 +6,8 @@ Run from the repository root (flashdrop, mlx, numpy and torch installed)::
     python scripts/bench.py --quick            # fewer rounds, no 16M workloads: well under a minute
     python scripts/bench.py --json out.json    # also write every figure to out.json
     python scripts/bench.py --only sdpa        # only the workloads named with "sdpa"
+    python scripts/bench.py --markdown docs/performance.md   # the docs' table, from this run
+    python scripts/bench.py --from-json out.json --markdown docs/performance.md  # no new run
 
 What is compared on each workload (the table ``WORKLOADS``):
 
@@ -57,9 +59,15 @@ Method:
   subprocess, so neither inherits the other's allocations).
 - Nothing here asserts speed; the "targets" section prints each goal, the measured ratio and
   whether it is met in this run.
+
+``--markdown FILE`` writes the results as Markdown tables, with the machine, the versions and the
+date, between the lines ``<!-- bench.py --markdown: begin -->`` and ``<!-- bench.py --markdown:
+end -->`` of FILE (the rest of FILE is left as it is; a FILE without those lines is refused, a
+missing FILE is created): the documentation's table is always one run's output, never typed in.
 """
 
 import argparse
+import datetime
 import gc
 import json
 import os
@@ -659,11 +667,130 @@ def print_report(report: dict) -> None:
     )
 
 
+# --- Markdown ---------------------------------------------------------------------------------
+
+MARKDOWN_BEGIN = "<!-- bench.py --markdown: begin -->"
+MARKDOWN_END = "<!-- bench.py --markdown: end -->"
+
+# The table's columns: implementation key, title, and the key its ratio in parentheses is to.
+MARKDOWN_COLUMNS = (
+    (FD_MLX, "flashdrop mlx eager", MLX_NN),
+    (FD_COMPILED, "flashdrop compiled", MLX_NN),
+    (MLX_NN, "`mlx.nn`", None),
+    (TORCH, "torch CPU", None),
+    (FD_TORCH_MODE, "flashdrop torch mode", TORCH),
+    (FD_ELEMENT, "element dropout, same input", None),
+    (MLX_TIMES_2, "`x * 2`, same input", None),
+)
+
+
+def _markdown_time(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} us"
+    return f"{seconds * 1e3:.3g} ms"
+
+
+def markdown_report(report: dict) -> str:
+    """The report as Markdown: how and where it was measured, the times, the targets."""
+    m = report["machine"]
+    run = (
+        "a --quick run: few rounds, no 16M workloads, not a measurement to quote"
+        if report["quick"]
+        else f"a full run, {report['total_s']:.0f} s"
+    )
+    lines = [
+        f"Measured {report['date']} by `python scripts/bench.py --markdown` ({run}), p = "
+        f"{report['p']}, on {m['platform']} ({m['machine']}, {m['cpu_count']} CPUs), Python "
+        f"{m['python']}, mlx {m['mlx']} on {m['mlx_device']} (buffer cache limit "
+        f"{m['mlx_cache_limit_bytes'] / 2**20:.0f} MiB), torch {m['torch']} "
+        f"({m['torch_threads']} threads, OMP_WAIT_POLICY={m['omp_wait_policy']}), numpy "
+        f"{m['numpy']}, flashdrop {m['flashdrop']}. Memory copy of 16M float32: "
+        + ", ".join(f"{name} {gbps:.1f} GB/s" for name, gbps in report["copy_gbps"].items())
+        + ".",
+        "",
+        "Median time per call; in parentheses, the median of per-round ratios to the column "
+        "named: flashdrop's mlx mode to `mlx.nn`, its torch mode to torch.",
+        "",
+    ]
+    by_workload: dict[str, dict[str, dict]] = {}
+    for row in report["rows"]:
+        by_workload.setdefault(row["workload"], {})[row["impl"]] = row
+    columns = [c for c in MARKDOWN_COLUMNS if any(c[0] in w for w in by_workload.values())]
+    lines.append("| workload | " + " | ".join(title for _, title, _ in columns) + " |")
+    lines.append("| --- " * (len(columns) + 1) + "|")
+    for workload, rows in by_workload.items():
+        cells = []
+        for key, _, reference in columns:
+            row = rows.get(key)
+            if row is None:
+                cells.append("-")
+                continue
+            cell = _markdown_time(row["median_s"])
+            if reference is not None and reference in row["ratios"]:
+                cell += f" ({row['ratios'][reference]:.2f}x)"
+            cells.append(cell)
+        lines.append(f"| {workload} | " + " | ".join(cells) + " |")
+    lines += ["", "| target | limit | measured | met |", "| --- | --- | --- | --- |"]
+    for t in report["targets"]:
+        if t["met"] is None:
+            measured, met = "-", "not measured"
+        else:
+            measured, met = f"{t['measured']:.2f}x", "yes" if t["met"] else "**no**"
+        lines.append(f"| {t['text'].strip()} | {t['limit']:.2f}x | {measured} | {met} |")
+    memory = report.get("many_shapes_memory")
+    if memory is not None:
+        growth = ", ".join(
+            f"{impl} {size / 2**20:+.1f} MiB" for impl, size in memory["rss_growth_bytes"].items()
+        )
+        met = "yes" if memory["met"] else "**no**"
+        lines.append(
+            f"| many shapes: RSS growth <= mlx.nn.Dropout + 32 MiB "
+            f"({memory['shapes']} shapes: {growth}) | +32 MiB | "
+            f"{memory['excess_bytes'] / 2**20:+.1f} MiB | {met} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def markdown_slot(path: str) -> tuple[str, str]:
+    """What ``path`` holds before and after its markers ("" and "\\n" for a missing file).
+
+    Raises:
+        ValueError: ``path`` exists but lacks the two marker lines, in that order.
+    """
+    if not os.path.exists(path):
+        return "", "\n"
+    with open(path) as f:
+        text = f.read()
+    begin, end = text.find(MARKDOWN_BEGIN), text.find(MARKDOWN_END)
+    if begin < 0 or end < begin:
+        raise ValueError(
+            f"{path} has no {MARKDOWN_BEGIN!r} ... {MARKDOWN_END!r} lines to write between"
+        )
+    return text[:begin], text[end + len(MARKDOWN_END) :]
+
+
+def write_markdown(path: str, report: dict) -> None:
+    """Put the Markdown report between the markers of ``path``, or create ``path`` with them."""
+    before, after = markdown_slot(path)
+    with open(path, "w") as f:
+        f.write(f"{before}{MARKDOWN_BEGIN}\n{markdown_report(report)}{MARKDOWN_END}{after}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, no 16M workloads")
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
     parser.add_argument("--only", metavar="TEXT", help="only the workloads whose name has TEXT")
+    parser.add_argument(
+        "--markdown",
+        metavar="FILE",
+        help="also write the results as Markdown tables between the bench.py markers of FILE",
+    )
+    parser.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="run nothing: take the results of an earlier --json FILE (with --markdown)",
+    )
     parser.add_argument(
         "--many-shapes-memory", nargs=2, metavar=("IMPL", "COUNT"), help=argparse.SUPPRESS
     )
@@ -672,8 +799,20 @@ def main(argv: list[str] | None = None) -> int:
         impl, count = args.many_shapes_memory
         print(json.dumps(many_shapes_memory_worker(impl, int(count))))
         return 0
+    if args.markdown:
+        try:
+            markdown_slot(args.markdown)  # refused now, not after the run
+        except ValueError as error:
+            parser.error(str(error))
+    if args.from_json:
+        if not args.markdown:
+            parser.error("--from-json needs --markdown")
+        with open(args.from_json) as f:
+            write_markdown(args.markdown, json.load(f))
+        return 0
 
     machine = machine_info()
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     flashdrop.set_rng_mode("mlx")
     flashdrop.manual_seed(0)
     started = time.perf_counter()
@@ -695,6 +834,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {MANY_SHAPES}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
     report = {
+        "date": date,
         "machine": machine,
         "quick": args.quick,
         "p": P,
@@ -709,6 +849,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
+    if args.markdown:
+        write_markdown(args.markdown, report)
     return 0
 
 

@@ -19,8 +19,8 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-import compat
 import flashdrop
+from flashdrop import compat
 from flashdrop.nn import functional as F
 from tests.parity.test_contract import assert_same_outcome, outcome
 from tests.stats import hoeffding_halfwidth, two_sample_halfwidth

@@ -14,9 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-import compat
 import flashdrop.nn.functional as F
-from flashdrop import nn
+from flashdrop import compat, nn
 
 # flashdrop's twins of torch.nn's layers; the other layers (torchvision's, timm's, AWD-LSTM's)
 # are checked against torch implementations of their definitions in test_more_layers_parity.

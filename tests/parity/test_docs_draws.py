@@ -1,4 +1,4 @@
-"""docs/verifying-a-port-draws.md and the README's "Check your port in CI" say what is printed.
+"""docs/verifying-a-port-draws.md and docs/verifying.md say what is printed.
 
 Every ``python`` block of the page runs: a doctest session as a doctest, a script (its first line
 ``# <name>.py``) saved under that name and run, its output compared with the ``text`` block that
@@ -77,7 +77,7 @@ def test_every_message_shown_is_printed():
     printed = planted_messages()
     shown = [
         text.rstrip("\n")
-        for path in (PAGE, ROOT / "README.md")
+        for path in (PAGE, ROOT / "docs" / "verifying.md")
         for kind, text in blocks(path)
         if kind == "text" and text.startswith("AssertionError:")
     ]

@@ -16,10 +16,9 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-import compat
 import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import _dropout, _random, nn
+from flashdrop import _dropout, _random, compat, nn
 from flashdrop.testing import (
     Draw,
     assert_same_as_torch,

@@ -9,10 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-import compat
 import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import nn
+from flashdrop import compat, nn
 from tests.parity.test_bitexact import assert_same_bits, sample_input
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]

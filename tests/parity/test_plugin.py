@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-# torch, compat and flashdrop.testing are imported here so that the inner runs find them loaded:
-# pytester's in-process runs drop the modules they imported themselves, and torch cannot be
-# imported twice in one process.
+# torch, flashdrop.compat and flashdrop.testing are imported here so that the inner runs find them
+# loaded: pytester's in-process runs drop the modules they imported themselves, and torch cannot
+# be imported twice in one process.
 import torch  # noqa: F401
 
-import compat  # noqa: F401
+import flashdrop.compat
 import flashdrop.testing  # noqa: F401
 
 pytest_plugins = ["pytester"]
@@ -37,7 +37,7 @@ import numpy as np
 import pytest
 import torch
 
-import compat
+from flashdrop import compat
 import flashdrop
 import flashdrop.nn.functional as F
 
