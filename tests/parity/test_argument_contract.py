@@ -663,3 +663,18 @@ def test_fork_rng_checks_device_type_as_torch_before_enabled(device_type, enable
         return enter
 
     assert_same_outcome(outcome(fork(torch.random.fork_rng)), outcome(fork(flashdrop.fork_rng)))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "same_masks"), [(torch.float64, True), (torch.float32, False)], ids=str
+)
+def test_the_known_difference_of_a_0d_tensor_p_beyond_torch(dtype, same_masks):
+    """docs/argument-contract.md: timm, given a 0-d float64 tensor p, draws what flashdrop
+    draws; given a float32 one, bernoulli_'s tensor overload draws other masks."""
+    x = torch.ones(256, 3)
+    p = torch.tensor(0.3, dtype=dtype)
+    theirs, _ = run_outcome(lambda x, p, _: torch_drop_path(x, p, True), x.clone(), p, None)
+    ours, _ = run_outcome(
+        lambda x, p, _: F.drop_path(x, p, True), compat.to_mlx(x), compat.to_mlx(p), None, "torch"
+    )
+    assert np.array_equal(np.array(ours) != 0, theirs.numpy() != 0) is same_masks
