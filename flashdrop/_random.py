@@ -253,8 +253,10 @@ def fork_rng(
             one (``devices=[]``, torch's "CPU only") leaves MLX's key to run on. Default: ``None``
         enabled: if ``False``, nothing is forked or restored. Default: ``True``
         _caller, _devices_kw: internal to torch (the name in its warning); accepted, unused.
-        device_type: ``"meta"`` forks nothing, as in torch; any other value, or ``None``, the
-            generators above. Default: ``None``
+        device_type: ``"meta"`` forks nothing, as in torch; ``None`` or a type torch 2.13 has
+            a module for (``"cuda"``, ``"mps:0"``, ...), the generators above. Checked as torch
+            checks it, before ``enabled``: another type raises torch's ``RuntimeError``.
+            Default: ``None``
 
     Example::
 
