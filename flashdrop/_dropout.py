@@ -265,17 +265,25 @@ _apply_compiled = mx.compile(_apply, shapeless=True)
 _select_compiled = mx.compile(_select, shapeless=True)
 
 
-def _draw_and_select(
+def _draw_and_scale(
     input: mx.array, noise_shape: tuple[int, ...], q: mx.array, constants: tuple[mx.array, ...]
 ) -> mx.array:
-    """:func:`_draw_and_apply` with the draw uncompiled and the formula shapeless compiled."""
-    return _select_compiled(input, _random.bernoulli(noise_shape, q), constants)
+    """:func:`_draw_and_apply` uncompiled, for a shape's first call.
+
+    With one constant (plain dropout) in ``mlx.nn.Dropout``'s form, ``(keep * input) * factor``:
+    the same bits as :func:`_apply`'s select (a product by the factor where kept, by zero where
+    dropped) in the fewest passes. Alpha dropout's formula runs shapeless compiled.
+    """
+    keep = _random.bernoulli(noise_shape, q)
+    if len(constants) > 1:
+        return _select_compiled(input, keep, constants)
+    return (keep * input) * constants[0].astype(input.dtype)
 
 
 # The draw fused with the formula is traced per shape (random ops cannot be traced shapeless),
 # the random state threaded through, so that every call draws afresh; a shape's first call
-# draws, then applies the shapeless formula.
-_draw_and_apply_compiled = _CompiledPerShape(_draw_and_apply, _draw_and_select, _random.compile)
+# runs uncompiled.
+_draw_and_apply_compiled = _CompiledPerShape(_draw_and_apply, _draw_and_scale, _random.compile)
 
 
 def _in_main_stream() -> bool:

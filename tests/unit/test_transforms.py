@@ -284,7 +284,7 @@ def test_no_false_error_after_disable_compile():
 
 def per_shape_cache(monkeypatch, **kwargs) -> _dropout._CompiledPerShape:
     cache = _dropout._CompiledPerShape(
-        _dropout._draw_and_apply, _dropout._draw_and_select, flashdrop.compile, **kwargs
+        _dropout._draw_and_apply, _dropout._draw_and_scale, flashdrop.compile, **kwargs
     )
     monkeypatch.setattr(_dropout, "_draw_and_apply_compiled", cache)
     return cache
@@ -316,10 +316,14 @@ def test_shapes_cycling_faster_than_traces_pay_off_stop_compiling(monkeypatch):
     assert list(cache.compiled) == kept
 
 
-@pytest.mark.parametrize("mode_name", MODES)
-def test_small_shapes_share_one_trace(monkeypatch, mode_name):
-    """Shapes seen once: one shapeless trace of the formula serves every shape of a number of
-    dimensions."""
+@pytest.mark.parametrize(
+    ("mode_name", "op"),
+    [("mlx", F.alpha_dropout), ("torch", F.dropout), ("torch", F.alpha_dropout)],
+)
+def test_shapes_seen_once_share_one_trace(monkeypatch, mode_name, op):
+    """A formula compiled shapeless serves every shape of a number of dimensions: torch mode's
+    (the mask drawn on the host), and alpha dropout's for an mlx-mode shape seen once (plain
+    dropout's is mlx.nn.Dropout's two products, uncompiled)."""
     traces = []
     name, fn = {
         "mlx": ("_select_compiled", _dropout._select),
@@ -333,7 +337,7 @@ def test_small_shapes_share_one_trace(monkeypatch, mode_name):
     monkeypatch.setattr(_dropout, name, mx.compile(counted, shapeless=True))
     with flashdrop.rng_mode(mode_name):
         for n in range(1, 300):
-            mx.eval(F.dropout(mx.ones((n % 17 + 1, n)), 0.5))
+            mx.eval(op(mx.ones((n % 17 + 1, n)), 0.5, training=True))
     assert len(traces) == 1
 
 
