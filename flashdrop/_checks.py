@@ -5,6 +5,7 @@ that matches on torch's messages keeps working. Where torch's text leaves the us
 sentence of ours follows it.
 """
 
+import math
 import operator
 import warnings
 from typing import Any
@@ -383,7 +384,51 @@ def check_sdpa_inputs(query: mx.array, key: mx.array, value: mx.array, attn_mask
         )
 
 
+def check_sdpa_flash_mask(
+    query: mx.array,
+    key: mx.array,
+    value: mx.array,
+    attn_mask: Any,
+    dropout_p: float,
+    enable_gqa: bool,
+) -> None:
+    """torch's ``IndexError`` for a 0-d or 1-D mask where torch 2.13 considers its CPU flash
+    kernel: no dropout, 4-D inputs of one batch size and one head count (with ``enable_gqa``,
+    key and value heads alike and dividing the query's), a non-empty output and S > 0. Its
+    check of the mask reads ``attn_mask.size(-2)``; elsewhere (the math kernel) such a mask
+    broadcasts."""
+    if attn_mask is None or attn_mask.ndim >= 2 or dropout_p != 0:
+        return
+    if not query.ndim == key.ndim == value.ndim == 4:
+        return
+    if not query.shape[0] == key.shape[0] == value.shape[0]:
+        return
+    heads, key_heads, value_heads = query.shape[1], key.shape[1], value.shape[1]
+    if enable_gqa:
+        if key_heads != value_heads or heads % key_heads:
+            return
+    elif not heads == key_heads == value_heads:
+        return
+    if not math.prod((*query.shape[:-1], value.shape[-1])) or not key.shape[-2]:
+        return
+    raise IndexError(
+        _dim_out_of_range(attn_mask.ndim, -2)
+        + f"; without dropout, torch needs a mask of shape (..., L or 1, S) for 4-D inputs, "
+        f"got one of shape {attn_mask.shape}: use attn_mask[None]"
+    )
+
+
+def _dim_out_of_range(ndim: int, dim: int) -> str:
+    """torch's text for ``size(dim)`` of a tensor with ``ndim`` dimensions (too few)."""
+    if ndim == 0:
+        return f"Dimension specified as {dim} but tensor has no dimensions"
+    return (
+        f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dim})"
+    )
+
+
 def check_sdpa_not_causal_and_mask(is_causal: bool, attn_mask: Any) -> None:
+    """torch's ``RuntimeError`` for ``is_causal=True`` together with an ``attn_mask``."""
     if is_causal and attn_mask is not None:
         raise RuntimeError(
             "_scaled_dot_product_attention: "
@@ -395,8 +440,8 @@ def check_heads_axis(ndim: int) -> None:
     """torch's ``IndexError`` for ``size(-3)`` of a tensor with fewer than 3 dimensions."""
     if ndim < 3:
         raise IndexError(
-            f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got -3)"
-            f"; enable_gqa=True needs a heads axis: (N, ..., H, L, E) or (H, L, E) inputs"
+            _dim_out_of_range(ndim, -3)
+            + "; enable_gqa=True needs a heads axis: (N, ..., H, L, E) or (H, L, E) inputs"
         )
 
 
@@ -407,8 +452,7 @@ def check_gqa_heads(query_heads: int, key_heads: int, value_heads: int) -> None:
     if query_heads % key_heads or query_heads % value_heads:
         raise RuntimeError(
             "Number of heads in key and value must divide the number of heads in "
-            f"; query: the query has {query_heads} heads, the key {key_heads}, the value "
-            f"{value_heads}"
+            f"; the query has {query_heads} heads, the key {key_heads}, the value {value_heads}"
         )
 
 
@@ -442,11 +486,43 @@ def check_mask_shape(mask_shape: tuple[int, ...], scores_shape: tuple[int, ...])
         )
 
 
-def check_sdpa_matmul(fn: str, a: tuple[int, ...], b: tuple[int, ...], names: str) -> None:
-    """The contracted sizes of one of attention's two products; torch's own message there is an
-    internal ``bmm`` one, so this one is ours (with torch's type)."""
-    if a[-1] != b[-2]:
-        raise RuntimeError(f"{fn}: {names}; got {a[-1]} and {b[-2]} (shapes {a} and {b})")
+def sdpa_scores_shape(
+    query: tuple[int, ...], key: tuple[int, ...], expanded_key: tuple[int, ...]
+) -> tuple[int, ...]:
+    """The (N, ..., H, L, S) shape of the scores ``query @ key^T``: the batch axes of the query
+    and of ``expanded_key`` (the key, its heads repeated for GQA) broadcast, torch's
+    ``RuntimeError`` otherwise. The messages name the caller's ``query`` and ``key`` shapes;
+    for a mismatched E torch's own is an internal ``bmm`` one, so ours has its type only."""
+    what = f"query {query} and key {key} have batch axes that do not broadcast"
+    batch = broadcast_shapes(query[:-2], expanded_key[:-2], what)
+    if query[-1] != key[-1]:
+        raise RuntimeError(
+            f"{_SDPA}: query and key must have one embedding size E; got {query[-1]} and "
+            f"{key[-1]} (query {query}, key {key})"
+        )
+    return (*batch, query[-2], key[-2])
+
+
+def check_sdpa_value(
+    scores: tuple[int, ...],
+    query: tuple[int, ...],
+    key: tuple[int, ...],
+    value: tuple[int, ...],
+    expanded_value: tuple[int, ...],
+) -> None:
+    """The product ``weights @ value``: the weights' batch axes (``scores``, from the caller's
+    ``query`` and ``key``) broadcast with ``expanded_value``'s, and key and value have one S;
+    torch's ``RuntimeError`` otherwise (for S, with our text: torch's is an internal one)."""
+    what = (
+        f"the batch axes {scores[:-2]} of query {query} and key {key} and those of value "
+        f"{value} do not broadcast"
+    )
+    broadcast_shapes(scores[:-2], expanded_value[:-2], what)
+    if key[-2] != value[-2]:
+        raise RuntimeError(
+            f"{_SDPA}: key and value must have one sequence length S; got {key[-2]} and "
+            f"{value[-2]} (key {key}, value {value})"
+        )
 
 
 def raise_sdpa_not_floating(dtype: mx.Dtype) -> None:
