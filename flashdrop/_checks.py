@@ -413,8 +413,8 @@ def check_sdpa_flash_mask(
         return
     raise IndexError(
         _dim_out_of_range(attn_mask.ndim, -2)
-        + f"; without dropout, torch needs a mask of shape (..., L or 1, S) for 4-D inputs, "
-        f"got one of shape {attn_mask.shape}: use attn_mask[None]"
+        + "; without dropout torch reads the mask's size(-2) for 4-D inputs; give the mask of "
+        f"shape {attn_mask.shape} at least 2 dimensions, e.g. attn_mask.reshape(1, -1)"
     )
 
 

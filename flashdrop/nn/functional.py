@@ -399,7 +399,12 @@ def scaled_dot_product_attention(
     :func:`dropout` of the (N, ..., H, L, S) weights, so in "torch" random mode its mask is
     torch's bit for bit and torch's generator advances as it does in torch. Always in training
     mode, as in torch: pass ``dropout_p=0.0`` for evaluation. Without dropout,
-    ``mx.fast.scaled_dot_product_attention`` computes it where its results are torch's.
+    ``mx.fast.scaled_dot_product_attention`` computes it where its results are torch's (no
+    float mask; float16 and bfloat16 in float32). float64 is float64-accurate, within 1e-14 of
+    torch (MLX's own float64 softmax, float32-accurate on the CPU, is not used).
+
+    Without dropout, a 0-d or 1-D ``attn_mask`` with 4-D inputs raises torch's ``IndexError``
+    where torch considers its flash kernel (one batch size and head count, or GQA).
 
     A negative or NaN :attr:`dropout_p` raises a ``ValueError`` (torch silently applies no
     dropout); above 1 raises torch's ``RuntimeError``.
