@@ -452,7 +452,7 @@ def record_torch_draws() -> Iterator[list[_recording.Draw]]:
     names: dict[int, dict[int, str]] = {}
     torch_dir = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 
-    def draw(aten_op: Any, shape: tuple[int, ...], q: float | None, mask: Any) -> None:
+    def draw(aten_op: Any, out: Any, q: float | None) -> None:
         name = module_type = None
         if modules:
             name = _recording.names_in(modules[0], names).get(id(modules[-1]), "?")
@@ -460,7 +460,8 @@ def record_torch_draws() -> Iterator[list[_recording.Draw]]:
         op = functions[0] if functions else aten_op.overloadpacket.__name__
         p = None if q is None else 1 - q
         site = _recording.call_site(torch_dir)
-        draws.append(_recording.Draw(op, shape, p, "torch", mask, site, name, module_type))
+        shape, view, mask = _in_memory_order(out, q is not None)
+        draws.append(_recording.Draw(op, shape, p, "torch", mask, site, name, module_type, view))
 
     thread = threading.get_ident()  # the hooks are global: modules run by other threads pass
 
@@ -481,6 +482,29 @@ def record_torch_draws() -> Iterator[list[_recording.Draw]]:
     finally:
         entering.remove()
         leaving.remove()
+
+
+def _in_memory_order(out: Any, masked: bool) -> tuple[tuple[int, ...], Any, Any]:
+    """A drawn tensor's (shape, view, mask) in the order torch drew it: its memory order.
+
+    torch's CPU generator fills a tensor in memory order, and dropout draws its noise with its
+    input's strides (``empty_like``): a transposed view's noise is drawn in the layout under
+    the view. For such a tensor (dense, not row-major) the shape and the mask are permuted into
+    memory order, and ``view`` is its shape; else ``view`` is ``None``. The mask (True where
+    nonzero) only when ``masked``.
+    """
+    torch = import_torch()
+    if not isinstance(out, torch.Tensor):
+        return (), None, None
+    out = out.detach()
+    view = None
+    if not out.is_contiguous():
+        order = sorted(range(out.dim()), key=lambda d: -out.stride(d) if out.size(d) > 1 else 0)
+        permuted = out.permute(order)
+        if permuted.is_contiguous():
+            out, view = permuted, tuple(out.shape)
+    mask = out.ne(0).cpu().numpy() if masked else None
+    return tuple(out.shape), view, mask
 
 
 @functools.cache
@@ -534,14 +558,13 @@ def _torch_modes() -> tuple[type, type]:
             ):
                 return result
             out = result[0] if isinstance(result, (tuple, list)) else result
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else ()
             name = func.overloadpacket.__name__
             if name in ("bernoulli", "bernoulli_") and func._overloadname in ("float", "p"):
                 # bernoulli_(q): q is omitted from the arguments when it is the default, 0.5.
                 q = args[1] if len(args) > 1 else kwargs.get("p", 0.5)
-                self.draw(func, shape, float(q), out.detach().ne(0).cpu().numpy())
+                self.draw(func, out, float(q))
             else:
-                self.draw(func, shape, None, None)
+                self.draw(func, out, None)
             return result
 
     return Functions, Draws

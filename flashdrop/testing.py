@@ -547,7 +547,8 @@ def _difference(t: Draw, o: Draw, how: str) -> str:
 
 def _shape(draw: Draw) -> str:
     drawn = draw.drawn()
-    return str(draw.shape) if drawn == draw.shape else f"{draw.shape}, that is {drawn}"
+    shape = f"{draw.shape}{draw.of_view()}"
+    return shape if drawn == draw.shape else f"{shape}, that is {drawn}"
 
 
 def _hints(
@@ -606,7 +607,21 @@ def _same_masks(port_draws: list[Draw]) -> str:
             "; a channels-last port whose channel dropout lacks channel_dim=-1 draws torch's "
             "masks when H == C, and applies them along the wrong axis"
         )
+    else:
+        # A draw with two sizes alike looks the same drawn in either order of those axes.
+        alike = next((i for i, d in enumerate(port_draws, 1) if _has_equal_sizes(d)), None)
+        if alike is not None:
+            line += (
+                f"; draw #{alike} has dimensions of equal size {port_draws[alike - 1].drawn()}: "
+                "drawn in another order of its axes (as (N, L, H) for torch's (L, N, H)), it "
+                "draws torch's mask and applies it to other positions"
+            )
     return line
+
+
+def _has_equal_sizes(draw: Draw) -> bool:
+    drawn = draw.drawn()
+    return len(set(drawn)) < len(drawn)
 
 
 def _draw_table(theirs: list[Draw], ours: list[Draw]) -> str:

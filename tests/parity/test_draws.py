@@ -7,7 +7,6 @@ correct port must pass both.
 """
 
 import functools
-import math
 
 import mlx.core as mx
 import mlx.nn
@@ -35,6 +34,7 @@ ATOL = 1e-5  # MLX's and torch's matrix products round differently
 HERE = "test_draws.py"
 # The comments marking the lines whose call sites the messages give.
 F_TORCH, F_PORT = "torch's F.dropout", "the port's F.dropout"
+PORT_SDPA = "the port's SDPA"
 
 
 def line_of(fn, text: str) -> int:
@@ -104,13 +104,10 @@ class PortAttention(mlx.nn.Module):
             t.reshape(N, L, H, E // H).transpose(0, 2, 1, 3)
             for t in mx.split(self.c_attn(x), 3, axis=2)
         )
-        scores = (q @ k.transpose(0, 1, 3, 2)) / math.sqrt(E // H)
-        causal = mx.triu(mx.full((L, L), -mx.inf), k=1)
-        weights = mx.softmax(scores + causal, axis=-1)
-        if self.attention_dropout:  # torch's SDPA drops its weights
-            weights = F.dropout(weights, self.p, self.training)
-        y = (weights @ v).transpose(0, 2, 1, 3).reshape(N, L, E)
-        return self.resid_dropout(self.c_proj(y))
+        # torch's SDPA drops its weights; the planted bug passes dropout_p=0 in training too.
+        p = self.p if self.training and self.attention_dropout else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)  # the port's SDPA
+        return self.resid_dropout(self.c_proj(y.transpose(0, 2, 1, 3).reshape(N, L, E)))
 
 
 class PortBlock(mlx.nn.Module):
@@ -180,10 +177,10 @@ def test_the_port_side_names_its_modules_and_call_sites():
     x = compat.to_mlx(tokens())
     with record_draws() as draws:
         port(x)
-    site = f"{HERE}:{line_of(PortAttention.__call__, 'F.dropout(weights')} in __call__"
+    site = f"{HERE}:{line_of(PortAttention.__call__, PORT_SDPA)} in __call__"
     assert [(d.op, d.module, d.module_type) for d in draws[:3]] == [
         ("dropout", "drop", "Dropout"),
-        ("dropout", "h.0.attn", "PortAttention"),
+        ("scaled_dot_product_attention", "h.0.attn", "PortAttention"),
         ("dropout", "h.0.attn.resid_dropout", "Dropout"),
     ]
     assert str(draws[1].site) == site
@@ -605,7 +602,11 @@ def test_a_compiled_training_step_is_recorded_and_unchanged():
     with record_draws() as draws:
         got = step(x)[0].item(), np.array(flashdrop.get_rng_state())
     assert got[0] == expected[0] and np.array_equal(got[1], expected[1])
-    assert [d.op for d in draws] == ["dropout"] * 7 and draws[1].module == "h.0.attn"
+    assert [d.op for d in draws] == [
+        "dropout",
+        *["scaled_dot_product_attention", "dropout", "dropout"] * 2,
+    ]
+    assert draws[1].module == "h.0.attn"
 
 
 def test_another_draw_of_torch_s_generator_is_named():
