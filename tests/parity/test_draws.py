@@ -7,6 +7,7 @@ correct port must pass both.
 """
 
 import functools
+import threading
 
 import mlx.core as mx
 import mlx.nn
@@ -621,3 +622,107 @@ def test_another_draw_of_torch_s_generator_is_named():
         "torch's draw #1 has no counterpart in the port:",
         f"  torch #1: randint, shape (3,), at {site} in theirs",
     ]
+
+
+# --- recording composes: threads, mx.grad, eval, torch's stream ---------------------------------
+
+
+def test_recording_follows_its_own_thread_on_both_sides():
+    ready, go, done = threading.Event(), threading.Event(), threading.Event()
+    worker_draws = {}
+
+    def worker():  # draws on both sides while the main thread records, recording its own
+        with record_draws() as ours, record_torch_draws() as theirs:
+            ready.set()
+            go.wait()
+            for _ in range(5):
+                F.dropout(mx.ones((3,)), 0.5)
+                TF.dropout(torch.ones(3), 0.5)
+        worker_draws["port"], worker_draws["torch"] = ours, theirs
+        done.set()
+
+    def draw():
+        F.dropout(mx.ones((2, 2)), 0.25)
+        TF.dropout(torch.ones(2, 2), 0.25)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    ready.wait()
+    with record_draws() as ours, record_torch_draws() as theirs:
+        draw()
+        go.set()
+        done.wait()  # the worker drew meanwhile
+        draw()
+    thread.join()
+    assert [(d.shape, round(d.p, 6)) for d in ours] == [((2, 2), 0.25)] * 2
+    assert [(d.shape, round(d.p, 6)) for d in theirs] == [((2, 2), 0.25)] * 2
+    assert [d.shape for d in worker_draws["port"]] == [(3,)] * 5
+    assert [d.shape for d in worker_draws["torch"]] == [(3,)] * 5
+
+
+@pytest.mark.parametrize("mode", ["mlx", "torch"])
+def test_draws_inside_mx_grad_are_recorded_and_unchanged(mode):
+    _, port = gpt()
+    x = compat.to_mlx(tokens())
+    grad = mlx.nn.value_and_grad(port, lambda model, v: (model(v) ** 2).mean())
+    results = []
+    for recording in (False, True):
+        flashdrop.manual_seed(4)
+        with flashdrop.rng_mode(mode):
+            if recording:
+                with record_draws() as draws:
+                    loss, grads = grad(port, x)
+            else:
+                loss, grads = grad(port, x)
+        results.append((loss.item(), np.array(grads["h"][0]["fc"]["weight"])))
+        results.append(np.array(flashdrop.get_rng_state()))
+    assert results[0][0] == results[2][0] and np.array_equal(results[0][1], results[2][1])
+    assert np.array_equal(results[1], results[3])
+    assert [(d.op, d.mode) for d in draws[:2]] == [
+        ("dropout", mode),
+        ("scaled_dot_product_attention", mode),
+    ]
+    assert len(draws) == 7 and draws[1].module == "h.0.attn"
+
+
+def test_models_in_eval_draw_nothing_on_either_side():
+    model, port = gpt()
+    model.eval()
+    port.eval()
+    assert dropout_sites(model, tokens()) == []
+    with record_draws() as draws:
+        port(compat.to_mlx(tokens()))
+    assert draws == []
+    assert_same_as_torch(model, port, tokens(), atol=ATOL)  # no draws; the outputs agree
+
+
+def test_recording_torch_changes_no_draw():
+    model, _ = gpt()
+    x = tokens()
+    results = []
+    for recording in (False, True):
+        torch.manual_seed(3)
+        with torch.no_grad():
+            if recording:
+                with record_torch_draws() as draws:
+                    y = model(x)
+            else:
+                y = model(x)
+        results.append((y, torch.get_rng_state()))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
+    assert [d.op for d in draws[:2]] == ["dropout", "scaled_dot_product_attention"]
+
+
+def test_a_transposed_view_is_recorded_in_the_order_torch_draws():
+    x = randn(5, 3, 8).transpose(0, 1)  # (3, 5, 8) over (5, 3, 8) memory
+    torch.manual_seed(0)
+    with record_torch_draws() as draws:
+        y = TF.dropout(x, 0.3)
+    (draw,) = draws
+    assert (draw.shape, draw.view) == ((5, 3, 8), (3, 5, 8))
+    assert np.array_equal(draw.mask, (y != 0).transpose(0, 1).numpy())
+    assert "shape (5, 3, 8) (memory order of a (3, 5, 8) view), p=0.3" in draw.describe()
+    # the same draws as a contiguous (5, 3, 8) tensor's
+    torch.manual_seed(0)
+    assert np.array_equal(draw.mask, (TF.dropout(torch.ones(5, 3, 8), 0.3) != 0).numpy())
