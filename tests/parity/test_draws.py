@@ -29,7 +29,7 @@ from flashdrop.testing import (
     record_torch_draws,
     seeded,
 )
-from tests.checks import failure, randn
+from tests.checks import both_fail, failure, randn
 
 ATOL = 1e-5  # MLX's and torch's matrix products round differently
 HERE = "test_draws.py"
@@ -191,8 +191,18 @@ def test_the_port_side_names_its_modules_and_call_sites():
 # --- recording ----------------------------------------------------------------------------------
 
 
+def call(port, x: mx.array) -> list[mx.array]:
+    return [port(x)]
+
+
+def call_in_grad(port, x: mx.array) -> list[mx.array]:
+    loss, grads = mlx.nn.value_and_grad(port, lambda model, v: (model(v) ** 2).mean())(port, x)
+    return [loss, grads["h"][0]["fc"]["weight"]]
+
+
+@pytest.mark.parametrize("run", [call, call_in_grad], ids=["call", "mx.grad"])
 @pytest.mark.parametrize("mode", ["mlx", "torch"])
-def test_recording_changes_no_draw(mode):
+def test_recording_changes_no_draw(mode, run):
     _, port = gpt()
     x = compat.to_mlx(tokens())
     results = []
@@ -201,13 +211,17 @@ def test_recording_changes_no_draw(mode):
         with flashdrop.rng_mode(mode):
             if recording:
                 with record_draws() as draws:
-                    y = port(x)
+                    out = run(port, x)
             else:
-                y = port(x)
-        results.append((np.array(y), np.array(flashdrop.get_rng_state())))
-    assert np.array_equal(results[0][0], results[1][0])
+                out = run(port, x)
+        results.append(([np.array(a) for a in out], np.array(flashdrop.get_rng_state())))
+    assert all(np.array_equal(a, b) for a, b in zip(*(r[0] for r in results), strict=True))
     assert np.array_equal(results[0][1], results[1][1])
     assert len(draws) == 7 and {d.mode for d in draws} == {mode}
+    assert [(d.op, d.module) for d in draws[:2]] == [
+        ("dropout", "drop"),
+        ("scaled_dot_product_attention", "h.0.attn"),
+    ]
     kept = sum(int(d.keep().sum()) for d in draws)
     total = sum(d.keep().size for d in draws)
     assert 0.8 < kept / total < 1.0
@@ -355,18 +369,6 @@ def seq(**kwargs) -> tuple[Seq, PortSeq]:
     with seeded(0):
         model = Seq()
     return model, PortSeq(model, **kwargs)
-
-
-def both_fail(model, port, x) -> tuple[str, str]:
-    """The messages of both helpers; the statistical one must fail on its plan, at call 1."""
-    same = failure(assert_same_as_torch, model, port, x, atol=ATOL)
-    stats = failure(assert_statistically_equivalent, model, port, x, trials=5)
-    assert same.startswith("the port differs from torch at call 1 of 3 (seed 0): ")
-    assert stats.startswith(
-        "the port differs from torch at call 1 (seed 0, flashdrop in mlx mode): "
-    )
-    assert same.split(": ", 1)[1] == stats.split(": ", 1)[1]
-    return same, stats
 
 
 def test_f_dropout_only_models_pass_and_name_their_draws():
@@ -658,31 +660,6 @@ def test_recording_follows_its_own_thread_on_both_sides():
     assert [(d.shape, round(d.p, 6)) for d in theirs] == [((2, 2), 0.25)] * 2
     assert [d.shape for d in worker_draws["port"]] == [(3,)] * 5
     assert [d.shape for d in worker_draws["torch"]] == [(3,)] * 5
-
-
-@pytest.mark.parametrize("mode", ["mlx", "torch"])
-def test_draws_inside_mx_grad_are_recorded_and_unchanged(mode):
-    _, port = gpt()
-    x = compat.to_mlx(tokens())
-    grad = mlx.nn.value_and_grad(port, lambda model, v: (model(v) ** 2).mean())
-    results = []
-    for recording in (False, True):
-        flashdrop.manual_seed(4)
-        with flashdrop.rng_mode(mode):
-            if recording:
-                with record_draws() as draws:
-                    loss, grads = grad(port, x)
-            else:
-                loss, grads = grad(port, x)
-        results.append((loss.item(), np.array(grads["h"][0]["fc"]["weight"])))
-        results.append(np.array(flashdrop.get_rng_state()))
-    assert results[0][0] == results[2][0] and np.array_equal(results[0][1], results[2][1])
-    assert np.array_equal(results[1], results[3])
-    assert [(d.op, d.mode) for d in draws[:2]] == [
-        ("dropout", mode),
-        ("scaled_dot_product_attention", mode),
-    ]
-    assert len(draws) == 7 and draws[1].module == "h.0.attn"
 
 
 def test_models_in_eval_draw_nothing_on_either_side():

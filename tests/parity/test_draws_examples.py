@@ -22,7 +22,7 @@ from flashdrop.testing import (
     assert_statistically_equivalent,
     dropout_sites,
 )
-from tests.checks import failure, randn
+from tests.checks import both_fail, failure, randn
 
 ATOL = 1e-5  # MLX's and torch's matrix products round differently
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -50,16 +50,9 @@ def site(fn, text: str) -> str:
     return f"{Path(inspect.getsourcefile(fn)).name}:{line} in {fn.__name__}"
 
 
-def both_fail(model, port, x) -> list[str]:
-    """The lines of both helpers' messages, which must fail alike at call 1 (the statistical
-    one on its plan of draws)."""
-    same = failure(assert_same_as_torch, model, port, x, atol=ATOL)
-    stats = failure(assert_statistically_equivalent, model, port, x, trials=5)
-    assert same.startswith("the port differs from torch at call 1 of 3 (seed 0): ")
-    assert stats.startswith(
-        "the port differs from torch at call 1 (seed 0, flashdrop in mlx mode): "
-    )
-    assert same.split(": ", 1)[1] == stats.split(": ", 1)[1]
+def failing(model, port, x) -> list[str]:
+    """The lines of both helpers' message (the same), after its header."""
+    same, _ = both_fail(model, port, x, atol=ATOL)
     return same.split(": ", 1)[1].splitlines()
 
 
@@ -112,7 +105,7 @@ def test_nanogpt_port_without_the_attention_dropout():
     model, port, idx = gpt()
     for block in port.h:
         block.attn.p = 0.0  # planted: the port passes dropout_p=0 to SDPA in training
-    assert both_fail(model, port, idx)[:2] == [
+    assert failing(model, port, idx)[:2] == [
         "torch drew 7 times, the port 5 times; torch's draw #2 has no counterpart in the port "
         "(nor have torch's #5):",
         f"  torch #2: scaled_dot_product_attention, shape ({BATCH}, {HEADS}, {BLOCK}, {BLOCK}), "
@@ -124,7 +117,7 @@ def test_nanogpt_port_with_a_wrong_attention_p():
     model, port, idx = gpt()
     port.h[1].attn.p = 0.2  # planted: the second block's SDPA gets another dropout_p
     weights = f"({BATCH}, {HEADS}, {BLOCK}, {BLOCK})"
-    assert both_fail(model, port, idx) == [
+    assert failing(model, port, idx) == [
         "torch and the port drew 7 times each; draw #5 differs in p (torch 0.1, port 0.2):",
         f"  torch #5: scaled_dot_product_attention, shape {weights}, p=0.1, in 'h.1.attn' "
         f"(TorchCausalSelfAttention), at {GPT_SDPA}",
@@ -169,14 +162,14 @@ def test_multihead_attention_port_with_a_wrong_p_or_no_dropout(need_weights):
     call = "F.dropout(weights" if need_weights else "F.scaled_dot_product_attention("
     op = "dropout" if need_weights else "scaled_dot_product_attention"
     port.attn.p = 0.3  # planted: a wrong p
-    assert both_fail(model, port, x) == [
+    assert failing(model, port, x) == [
         "torch and the port drew once each; draw #1 differs in p (torch 0.2, port 0.3):",
         torch_draw,
         f"  port  #1: {op}, shape {shape}, p=0.3, in 'attn' (MultiheadAttention), at "
         f"{site(layers_example.MultiheadAttention.__call__, call)}",
     ]
     port.attn.p = 0.0  # planted: the attention dropout forgotten
-    assert both_fail(model, port, x) == [
+    assert failing(model, port, x) == [
         "torch drew once, the port 0 times; torch's draw #1 has no counterpart in the port:",
         torch_draw,
     ]
@@ -218,7 +211,7 @@ def test_transformer_encoder_layer_port_passes_with_torch_s_four_draws(norm_firs
 def test_transformer_encoder_layer_port_with_dropout1_and_dropout_swapped(norm_first):
     model, port, x = encoder_layer(norm_first)
     port.dropout1, port.dropout = port.dropout, port.dropout1  # planted
-    assert both_fail(model, port, x) == [
+    assert failing(model, port, x) == [
         "torch and the port drew 4 times each; draw #2 differs in p (torch 0.2, port 0.1):",
         f"  torch #2: {DROPOUT1}, in 'dropout1' (Dropout), called by the helper",
         f"  port  #2: dropout, shape ({L}, {N}, {E}), p=0.1, in 'dropout1' (Dropout), at "
@@ -235,7 +228,7 @@ class NotTransposed(layers_example.TransformerEncoderLayer):
 
 def test_transformer_encoder_layer_port_drawing_dropout1_in_logical_order():
     model, port, x = encoder_layer(False, NotTransposed)
-    assert both_fail(model, port, x) == [
+    assert failing(model, port, x) == [
         f"torch and the port drew 4 times each; draw #2 differs in shape (({L}, {N}, {E}) "
         f"(memory order of a ({N}, {L}, {E}) view) drawn by torch, ({N}, {L}, {E}) by the "
         "port):",
@@ -284,7 +277,7 @@ def test_lstm_port_passes_and_draws_in_torch_s_order(batch_first):
 def test_lstm_port_without_its_inter_layer_dropout(batch_first):
     model, port, x = lstm(batch_first)
     port.dropout = mlx.nn.Identity()  # planted
-    assert both_fail(model, port, x) == [
+    assert failing(model, port, x) == [
         "torch drew once, the port 0 times; torch's draw #1 has no counterpart in the port:",
         f"  torch #1: lstm, shape (5, 4, {HIDDEN}), p=0.3, in 'lstm' (LSTM), at {LSTM_CALL}",
     ]
@@ -293,7 +286,7 @@ def test_lstm_port_without_its_inter_layer_dropout(batch_first):
 def test_lstm_port_drawing_in_batch_major_order():
     model, port, x = lstm(True)
     port.dropout = BatchMajor(0.3)
-    lines = both_fail(model, port, x)
+    lines = failing(model, port, x)
     assert lines[:2] == [
         f"torch and the port drew once each; draw #1 differs in shape ((5, 4, {HIDDEN}) drawn "
         f"by torch, (4, 5, {HIDDEN}) by the port):",
