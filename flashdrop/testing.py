@@ -57,6 +57,24 @@ _SHOWN = 5
 _ALPHA_OPS = ("AlphaDropout", "FeatureAlphaDropout", "alpha_dropout", "feature_alpha_dropout")
 # flashdrop's ops that drop whole channels, found at channel_dim.
 _CHANNEL_OPS = ("dropout1d", "dropout2d", "dropout3d", "feature_alpha_dropout")
+# What a port missing torch's draw of one of these ops must do: torch's dropouts that no
+# dropout module makes.
+_INNER_DROPOUTS = {
+    "scaled_dot_product_attention": (
+        "torch's scaled_dot_product_attention drops the attention weights (its dropout_p): "
+        "pass the same dropout_p to flashdrop.nn.functional.scaled_dot_product_attention"
+    ),
+    "multi_head_attention_forward": (
+        "torch's MultiheadAttention drops the attention weights (its dropout): pass it as "
+        "dropout_p to flashdrop.nn.functional.scaled_dot_product_attention, or drop the weights "
+        "with flashdrop.nn.functional.dropout"
+    ),
+    **{
+        rnn: f"torch's {rnn} drops the output of each layer but the last (its dropout): drop it "
+        "with flashdrop's dropout, in torch's (L, N, H) order"
+        for rnn in ("rnn_tanh", "rnn_relu", "lstm", "gru")
+    },
+}
 # Two draws' p agree within this: torch's kernel sees 1 - (1 - p), flashdrop's mlx mode 1 - p
 # rounded to float32.
 _P_TOLERANCE = 1e-6
@@ -507,7 +525,7 @@ def _draws_verdict(
             also = f" (nor have {side}'s {others})" if others else ""
             first = f"{counts}; {side}'s draw #{left[0] + 1} has no counterpart in {other}{also}:"
             lines = [f"  {label} #{left[0] + 1}: {longer[left[0]].describe()}"]
-            return [first, *lines, *_hints(theirs, ours, torch_obj, port, None, 0)]
+            return [first, *lines, *_hints(theirs, ours, torch_obj, port, None, left[0])]
     else:
         counts = f"torch and the port drew {_times(len(theirs))} each"
     # With counts unequal, the shorter side is no subsequence of the longer: a draw differs.
@@ -567,6 +585,8 @@ def _hints(
             "the same draw from another place in the stream: something before it drew from "
             "torch's generator on one side only, or reseeded"
         )
+    if how is None and len(ours) < len(theirs) and theirs[i].op in _INNER_DROPOUTS:
+        hints.append(_INNER_DROPOUTS[theirs[i].op])
     if len(ours) < len(theirs) and _is_module(port):
         for name, module in _flashdrop_layers(port):
             if _is_mlx_dropout(module):

@@ -105,11 +105,13 @@ def test_nanogpt_port_without_the_attention_dropout():
     model, port, idx = gpt()
     for block in port.h:
         block.attn.p = 0.0  # planted: the port passes dropout_p=0 to SDPA in training
-    assert failing(model, port, idx)[:2] == [
+    assert failing(model, port, idx) == [
         "torch drew 7 times, the port 5 times; torch's draw #2 has no counterpart in the port "
         "(nor have torch's #5):",
         f"  torch #2: scaled_dot_product_attention, shape ({BATCH}, {HEADS}, {BLOCK}, {BLOCK}), "
         f"p=0.1, in 'h.0.attn' (TorchCausalSelfAttention), at {GPT_SDPA}",
+        "torch's scaled_dot_product_attention drops the attention weights (its dropout_p): pass "
+        "the same dropout_p to flashdrop.nn.functional.scaled_dot_product_attention",
     ]
 
 
@@ -172,6 +174,9 @@ def test_multihead_attention_port_with_a_wrong_p_or_no_dropout(need_weights):
     assert failing(model, port, x) == [
         "torch drew once, the port 0 times; torch's draw #1 has no counterpart in the port:",
         torch_draw,
+        "torch's MultiheadAttention drops the attention weights (its dropout): pass it as "
+        "dropout_p to flashdrop.nn.functional.scaled_dot_product_attention, or drop the weights "
+        "with flashdrop.nn.functional.dropout",
     ]
 
 
@@ -280,6 +285,8 @@ def test_lstm_port_without_its_inter_layer_dropout(batch_first):
     assert failing(model, port, x) == [
         "torch drew once, the port 0 times; torch's draw #1 has no counterpart in the port:",
         f"  torch #1: lstm, shape (5, 4, {HIDDEN}), p=0.3, in 'lstm' (LSTM), at {LSTM_CALL}",
+        "torch's lstm drops the output of each layer but the last (its dropout): drop it with "
+        "flashdrop's dropout, in torch's (L, N, H) order",
     ]
 
 
