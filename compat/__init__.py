@@ -424,9 +424,11 @@ def record_torch_draws() -> Iterator[list[_recording.Draw]]:
     Yields a list that fills with one :class:`flashdrop.testing.Draw` per draw: dropout's
     ``bernoulli_`` (what ``F.dropout``, the feature and alpha variants, the math kernel of
     ``scaled_dot_product_attention``, ``MultiheadAttention`` and the RNNs' dropout between layers
-    draw on the CPU), with its shape, ``p`` (``1 - q`` of ``bernoulli_(q)``) and mask; any other
-    draw of the default generator (``randint``, ``randn``, ``normal_``, ...) with its shape,
-    ``p=None`` and no mask. Draws from an explicit ``generator=`` are not recorded. Each record
+    draw on the CPU), with its shape and mask in the order drawn (torch's memory order: a
+    transposed view's draw gets its shape permuted so, and the view's shape as ``view``) and
+    ``p`` (``1 - q`` of ``bernoulli_(q)``); any other draw of the default generator
+    (``randint``, ``randn``, ``normal_``, ...) with its shape, ``p=None`` and no mask. Draws
+    from an explicit ``generator=`` are not recorded. Each record
     names the outermost torch function being run (``"dropout"``,
     ``"scaled_dot_product_attention"``, ``"lstm"``, ...), the innermost ``torch.nn.Module``
     being run (its qualified name in the outermost one) and the call site (the first frame
@@ -499,7 +501,10 @@ def _in_memory_order(out: Any, masked: bool) -> tuple[tuple[int, ...], Any, Any]
     out = out.detach()
     view = None
     if not out.is_contiguous():
-        order = sorted(range(out.dim()), key=lambda d: -out.stride(d) if out.size(d) > 1 else 0)
+        # The dimensions of size 2 or more by decreasing stride; those of size 1 stay.
+        big = [d for d in range(out.dim()) if out.size(d) > 1]
+        by_stride = iter(sorted(big, key=out.stride, reverse=True))
+        order = [next(by_stride) if out.size(d) > 1 else d for d in range(out.dim())]
         permuted = out.permute(order)
         if permuted.is_contiguous():
             out, view = permuted, tuple(out.shape)

@@ -125,7 +125,9 @@ def assert_same_as_torch(
     every draw on both sides (:func:`record_torch_draws`, :func:`record_draws`). Each call's
     draws are compared first: their number, then for each draw in order its shape, as what it
     draws (a channels-last ``(N, 1, 1, C)`` is torch's ``(N, C, 1, 1)``: the sizes other than
-    1 must be equal), its ``p`` (within rounding) and its mask. Only when every draw agrees are
+    1 must be equal; torch's in its memory order, so that the dropout of a transposed view is
+    drawn in the order of the memory under it), its ``p`` (within rounding) and its mask.
+    Only when every draw agrees are
     the outputs compared: bit for bit by default (NaN equals NaN), else with
     ``|port - torch| <= atol + rtol * |torch|``. Every call gets fresh copies of ``inputs``, so
     in-place layers do not feed one call's output into the next. Modules run in whatever
