@@ -276,9 +276,16 @@ def fork_rng(
         set_rng_state(state if fork_mlx else state[:_TORCH_STATE_BYTES])
 
 
-# Called with (shape, q, mode, mask) after every draw while flashdrop.testing.record_draws() is
-# active (through _record); empty otherwise, so that a draw costs one truth test more.
-_recorders: list[Callable[[tuple[int, ...], Any, str, mx.array | None], None]] = []
+# (thread id, recorder): each recorder is called with (shape, q, mode, mask) after every draw
+# its thread makes while flashdrop.testing.record_draws() is active there (through _record);
+# empty otherwise, so that a draw costs one truth test more.
+_recorders: list[tuple[int, Callable[[tuple[int, ...], Any, str, mx.array | None], None]]] = []
+
+
+def _recording_here() -> bool:
+    """Whether this thread records its draws."""
+    thread = threading.get_ident()
+    return any(owner == thread for owner, _ in tuple(_recorders))
 
 
 def bernoulli(shape: Sequence[int], q: float | mx.array) -> mx.array:
@@ -300,10 +307,13 @@ def bernoulli(shape: Sequence[int], q: float | mx.array) -> mx.array:
 
 
 def _record(shape: Sequence[int], q: float | mx.array | None, mask: mx.array | None) -> None:
-    """Report a draw to every recorder; ``q`` and ``mask`` are ``None`` for a draw that is not
-    a ``bernoulli``. Its caller names the draw unless a public function above it does."""
-    for record in tuple(_recorders):  # another thread may stop recording meanwhile
-        record(tuple(shape), q, _mode, mask)
+    """Report a draw to every recorder of this thread; ``q`` and ``mask`` are ``None`` for a
+    draw that is not a ``bernoulli``. Its caller names the draw unless a public function above
+    it does."""
+    thread = threading.get_ident()
+    for owner, record in tuple(_recorders):  # another thread may stop recording meanwhile
+        if owner == thread:
+            record(tuple(shape), q, _mode, mask)
 
 
 def compile(
@@ -318,9 +328,9 @@ def compile(
     function repeats one mask. This one passes ``mx.random.state`` in and out of the graph, so
     each call draws a fresh mask, exactly as the uncompiled function would.
 
-    While :func:`flashdrop.testing.record_draws` records, an mlx-mode call runs ``fn``
-    uncompiled, so that each draw is recorded with its mask: the same masks, outputs and random
-    state.
+    While :func:`flashdrop.testing.record_draws` records in the calling thread, an mlx-mode
+    call runs ``fn`` uncompiled, so that each draw is recorded with its mask: the same masks,
+    outputs and random state.
 
     Args:
         fn: the function to compile.
@@ -350,7 +360,7 @@ def compile(
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
-        if _recorders and _mode == "mlx":
+        if _recorders and _mode == "mlx" and _recording_here():
             # Recording (flashdrop.testing.record_draws): run eagerly, so that every draw is
             # seen with its mask; the same masks, outputs and random state as compiled.
             return fn(*args, **kwargs)
