@@ -9,6 +9,7 @@ import warnings
 from typing import Any
 
 import mlx.core as mx
+import numpy as np
 
 _P_RANGE = "dropout probability has to be between 0 and 1, but got {p}"
 
@@ -208,3 +209,115 @@ def check_locked_dropout_dims(ndim: int) -> None:
             f"{ndim}D input; it takes (L, N, H), (N, L, H) with batch_first=True, or (L, H), "
             "as torch.nn.RNN does"
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Random draws (flashdrop.rand, randn, randint, randperm, bernoulli, normal): torch's texts.
+
+# C++ names torch's integer range checks print.
+_CPP_INT_NAMES = {
+    mx.bool_: "bool",
+    mx.uint8: "unsigned char",
+    mx.int8: "signed char",
+    mx.int16: "short int",
+    mx.int32: "int",
+    mx.int64: "long int",
+}
+_FLOAT_NAMES = {
+    mx.float32: "Float",
+    mx.float64: "Double",
+    mx.float16: "Half",
+    mx.bfloat16: "BFloat16",
+}
+
+
+def torch_dtype_name(dtype: mx.Dtype) -> str:
+    """c10's name for ``dtype`` (``Float``, ``Long``, ...)."""
+    return _FLOAT_NAMES.get(dtype) or _TORCH_DTYPE_NAMES[dtype]
+
+
+def check_size(fn: str, size: Any) -> tuple[int, ...]:
+    """A size as torch's factories take it: ints, or one tuple or list of ints."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for dim in size:
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(
+                f"{fn}(): argument 'size' (position 1) must be tuple of ints, "
+                f"not {type(dim).__name__}"
+            )
+    dims = tuple(int(dim) for dim in size)
+    for dim in dims:
+        if dim < 0:
+            raise RuntimeError(
+                f"Trying to create tensor with negative dimension {dim}: {list(dims)}"
+            )
+    return dims
+
+
+def raise_no_kernel(kernel: str, dtype: mx.Dtype) -> None:
+    """torch's ``NotImplementedError`` for a dtype a random kernel has no instance for."""
+    raise NotImplementedError(f"\"{kernel}\" not implemented for '{torch_dtype_name(dtype)}'")
+
+
+def check_from_to(low: int, high: int) -> None:
+    if not low < high:
+        raise RuntimeError(
+            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+        )
+
+
+def check_int_bounds(low: int, high: int, dtype: mx.Dtype) -> None:
+    """torch's range check of ``randint``'s bounds against an integer or bool dtype."""
+    info = (0, 1) if dtype == mx.bool_ else (mx.iinfo(dtype).min, mx.iinfo(dtype).max)
+    for name, value in (("from", low), ("to - 1", high - 1)):
+        if not info[0] <= value <= info[1]:
+            raise RuntimeError(f"{name} is out of bounds for {_CPP_INT_NAMES[dtype]}")
+
+
+def check_float_bounds(low: int, high: int, dtype: mx.Dtype, digits: int) -> None:
+    """Bounds past a float dtype's exact integers: torch warns and shifts them; we refuse."""
+    limit = 2**digits
+    if not (-limit <= low <= limit and -limit <= high - 1 <= limit):
+        raise ValueError(
+            f"randint: bounds [{low}, {high}) go past [-(2^{digits}), 2^{digits}], the integers "
+            f"{dtype} holds exactly; torch warns and moves the bounds there, which flashdrop's "
+            "torch mode does not reproduce. Draw an integer dtype and convert."
+        )
+
+
+def check_std(std: float) -> None:
+    if not std >= 0.0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
+
+
+def check_std_array(std: mx.array) -> None:
+    if not mx.all(std >= 0).item():
+        raise RuntimeError("normal expects all elements of std >= 0.0")
+
+
+def raise_probability_out_of_range() -> None:
+    """torch's check in ``bernoulli_distribution``, raised at the first bad probability."""
+    raise RuntimeError(
+        "Expected p_in >= 0 && p_in <= 1 to be true, but got false.  (Could this error "
+        "message be improved?  If so, please report an enhancement request to PyTorch.)"
+    )
+
+
+def check_bernoulli_p(p: float) -> None:
+    if not 0 <= p <= 1:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p:g}")
+
+
+def check_randperm(n: int, dtype: mx.Dtype) -> None:
+    if n < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
+    if dtype == mx.bool_:
+        raise_no_kernel("randperm", dtype)
+    digits = {mx.float16: 11, mx.bfloat16: 8, mx.float32: 24, mx.float64: 53}.get(dtype)
+    if digits is not None and n > 2**digits + 1:
+        name = torch_dtype_name(dtype)
+        raise RuntimeError(f"n cannot be greater than {2**digits + 1} for {name} type.")
+    if digits is None and n - 1 > mx.iinfo(dtype).max:
+        cname = {mx.uint8: "uint8_t", mx.int8: "int8_t", mx.int16: "int16_t", mx.int32: "int32_t"}
+        raise RuntimeError(f"value cannot be converted to type {cname[dtype]} without overflow")
