@@ -238,6 +238,8 @@ def torch_dtype_name(dtype: mx.Dtype) -> str:
 
 def check_size(fn: str, size: Any) -> tuple[int, ...]:
     """A size as torch's factories take it: ints, or one tuple or list of ints."""
+    if not size:
+        raise TypeError(f'{fn}() missing 1 required positional arguments: "size"')
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     for dim in size:
@@ -275,14 +277,43 @@ def check_int_bounds(low: int, high: int, dtype: mx.Dtype) -> None:
             raise RuntimeError(f"{name} is out of bounds for {_CPP_INT_NAMES[dtype]}")
 
 
-def check_float_bounds(low: int, high: int, dtype: mx.Dtype, digits: int) -> None:
-    """Bounds past a float dtype's exact integers: torch warns and shifts them; we refuse."""
-    limit = 2**digits
-    if not (-limit <= low <= limit and -limit <= high - 1 <= limit):
+_CPP_FLOAT_NAMES = {
+    mx.float32: "float",
+    mx.float64: "double",
+    mx.float16: "c10::Half",
+    mx.bfloat16: "c10::BFloat16",
+}
+
+
+def warn_float_bounds(low: int, high: int, dtype: mx.Dtype, digits: int) -> None:
+    """torch's warnings for ``randint`` bounds past the integers a float dtype holds exactly."""
+    for name, value in (("from", low), ("to - 1", high - 1)):
+        if not -(2**digits) <= value <= 2**digits:
+            warnings.warn(
+                f"{name} is out of bounds [-(2^{digits}), 2^{digits}]. Due to precision "
+                f"limitations {_CPP_FLOAT_NAMES[dtype]} can support discrete uniform "
+                "distribution only within this range. This warning will become an error in "
+                "version 1.7 release, please fix the code in advance",
+                UserWarning,
+                stacklevel=4,
+            )
+
+
+def check_half_bounds(low: int, high: int) -> None:
+    """float16 bounds past its largest finite value: torch casts infinity to int64 (undefined)."""
+    if max(abs(low), abs(high)) > 65504:
         raise ValueError(
-            f"randint: bounds [{low}, {high}) go past [-(2^{digits}), 2^{digits}], the integers "
-            f"{dtype} holds exactly; torch warns and moves the bounds there, which flashdrop's "
-            "torch mode does not reproduce. Draw an integer dtype and convert."
+            f"randint: bounds [{low}, {high}) go past float16's largest value, 65504; torch's "
+            "result there is undefined behaviour in C++, which flashdrop's torch mode does not "
+            "reproduce. Draw an integer dtype and convert."
+        )
+
+
+def check_from_to_in_dtype(low: int, high: int) -> None:
+    if not low < high:
+        raise RuntimeError(
+            "random_ expects 'from' casted to dtype to be less than 'to' casted to dtype, but "
+            f"got from={low} >= to={high}"
         )
 
 
@@ -314,10 +345,12 @@ def check_randperm(n: int, dtype: mx.Dtype) -> None:
         raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
     if dtype == mx.bool_:
         raise_no_kernel("randperm", dtype)
-    digits = {mx.float16: 11, mx.bfloat16: 8, mx.float32: 24, mx.float64: 53}.get(dtype)
-    if digits is not None and n > 2**digits + 1:
+    # torch's limits and texts; bfloat16 has none (its values round past 256).
+    limit = {mx.float16: (2049, "2049"), mx.float32: (2**24 + 1, "2^24+1")}
+    limit[mx.float64] = (2**53 + 1, "2^53+1")
+    if dtype in limit and n > limit[dtype][0]:
         name = torch_dtype_name(dtype)
-        raise RuntimeError(f"n cannot be greater than {2**digits + 1} for {name} type.")
-    if digits is None and n - 1 > mx.iinfo(dtype).max:
+        raise RuntimeError(f"n cannot be greater than {limit[dtype][1]} for {name} type.")
+    if dtype in _CPP_INT_NAMES and n - 1 > mx.iinfo(dtype).max:
         cname = {mx.uint8: "uint8_t", mx.int8: "int8_t", mx.int16: "int16_t", mx.int32: "int32_t"}
         raise RuntimeError(f"value cannot be converted to type {cname[dtype]} without overflow")

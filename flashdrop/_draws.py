@@ -171,7 +171,11 @@ def _randint(low: int, high: int, shape: tuple[int, ...], dtype: mx.Dtype) -> mx
             raise ValueError("Overflow when unpacking long long")  # torch's text
     _checks.check_from_to(low, high)
     if dtype in _FLOATS:
-        _checks.check_float_bounds(low, high, dtype, _DIGITS[dtype])
+        if dtype == mx.float16:
+            _checks.check_half_bounds(low, high)
+        low, high = _update_from(low, dtype), _update_to(high, dtype)
+        _checks.check_from_to_in_dtype(low, high)
+        _checks.warn_float_bounds(low, high, dtype, _DIGITS[dtype])
     elif dtype in _INTS:
         _checks.check_int_bounds(low, high, dtype)
     else:
@@ -187,6 +191,35 @@ def _randint(low: int, high: int, shape: tuple[int, ...], dtype: mx.Dtype) -> mx
     if dtype == mx.bool_:
         values = values != 0
     return mx.array(values.reshape(shape)).astype(dtype)
+
+
+def _in_dtype(value: int, dtype: mx.Dtype) -> int:
+    """``static_cast<int64_t>(static_cast<scalar_t>(value))`` for a float dtype.
+
+    A value rounding to 2**63 is out of int64's range: x86-64's conversion gives -2**63.
+    """
+    if dtype == mx.float64:
+        result = int(float(value))
+    else:
+        rounded = np.float32(np.int64(value))  # int64 -> float, then float -> the dtype
+        result = int(mx.array(rounded).astype(dtype).astype(mx.float32).item())
+    return result if result < 2**63 else -(2**63)
+
+
+def _update_from(low: int, dtype: mx.Dtype) -> int:
+    """ATen's ``update_from``: a ``low`` the dtype rounds down past moves up to one it holds."""
+    rounded = _in_dtype(low + 1, dtype)
+    if rounded < low:
+        return rounded + (1 << (abs(low + 1).bit_length() - 1 - _DIGITS[dtype] + 1))
+    return low
+
+
+def _update_to(high: int, dtype: mx.Dtype) -> int:
+    """ATen's ``update_to``: a ``high`` the dtype rounds up past moves down to one it holds."""
+    rounded = _in_dtype(high - 1, dtype)
+    if rounded >= high:
+        return rounded - (1 << (abs(high - 1).bit_length() - 1 - _DIGITS[dtype] + 1))
+    return high
 
 
 def randint_like(
