@@ -184,10 +184,11 @@ class TorchStream:
         self._generator = generator
 
     def words(self, count: int) -> np.ndarray:
-        """The next ``count`` 32-bit words, as uint64."""
+        """The next ``count`` 32-bit words, as uint32."""
         if count:
             self._generator._next_when_spent = _MT_WORDS
-        return self._generator._bits.random_raw(count)
+        # numpy returns the raw words for the full 32-bit range (faster than random_raw).
+        return self._generator._integers(0, 2**32, size=count, dtype=np.uint32)
 
     def pairs(self, count: int) -> np.ndarray:
         """The next ``count`` ``random64()`` draws (two words each), as uint64."""

@@ -33,9 +33,10 @@ from flashdrop._random import TorchStream
 _F32 = np.float32
 _U24 = _F32(2.0**-24)
 _U53 = 2.0**-53
-_LOW_24 = np.uint64(0xFFFFFF)
+_LOW_24 = np.uint32(0xFFFFFF)
 _LOW_53 = np.uint64((1 << 53) - 1)
 _BLOCK = 16  # torch's vectorised normal path works in blocks of 16 from this size on
+_ROWS = 2048  # blocks of 16 transformed at once
 
 
 def uniform_float(stream: TorchStream, count: int) -> np.ndarray:
@@ -51,22 +52,53 @@ def uniform_double(stream: TorchStream, count: int) -> np.ndarray:
 def randint(stream: TorchStream, count: int, low: int, high: int) -> np.ndarray:
     """torch's ``random_from_to`` on ``[low, high)``: int64 values, before the dtype cast."""
     span = high - low
-    draws = stream.pairs(count) if span >= 1 << 28 else stream.words(count)
+    if span < 1 << 28:
+        return (stream.words(count) % np.uint32(span)).astype(np.int64) + low
     # uint64 arithmetic wrapping through 2**64, then read as int64: torch's casts.
-    values = draws % np.uint64(span) + np.uint64(low % 2**64)
+    values = stream.pairs(count) % np.uint64(span) + np.uint64(low % 2**64)
     return values.view(np.int64)
 
 
 def randperm(stream: TorchStream, n: int) -> np.ndarray:
-    """torch's CPU ``randperm``: Fisher-Yates with one word per step, ``z = w % (n - i)``."""
+    """torch's CPU ``randperm``: Fisher-Yates with one word per step, ``z = w % (n - i)``.
+
+    Step ``i`` swaps positions ``i`` and ``j[i] = i + z``, after which position ``i`` is final.
+    Rather than n sequential swaps, the result is resolved with array operations: the value at
+    a position ``k`` when step ``k`` reaches it is the value an earlier step last moved there
+    (that step's own value, recursively), or ``k`` itself; chains are followed by pointer
+    doubling.
+    """
     if n < 2:
         return np.arange(n, dtype=np.int64)
-    offsets = (stream.words(n - 1) % np.arange(n, 1, -1, dtype=np.uint64)).tolist()
-    perm = list(range(n))
-    for i, z in enumerate(offsets):  # sequential: each swap reads the previous ones
-        j = i + z
-        perm[i], perm[j] = perm[j], perm[i]
-    return np.array(perm, dtype=np.int64)
+    spans = np.arange(n, 1, -1, dtype=np.uint32 if n < 2**32 else np.uint64)
+    steps = np.arange(n - 1, dtype=np.int64)
+    j = steps + (stream.words(n - 1) % spans).astype(np.int64)
+    # Steps grouped by the position they swap with, in step order within a group.
+    order = np.argsort(j, kind="stable")
+    grouped = j[order]
+    same = np.empty(n - 1, dtype=bool)
+    same[0] = False
+    np.equal(grouped[1:], grouped[:-1], out=same[1:])
+    earlier = np.full(n - 1, -1, dtype=np.int64)  # the previous step that swapped with j[i]
+    earlier[order[1:][same[1:]]] = order[:-1][same[1:]]
+    # writer[k]: the last step before k that moved a value to position k (j == k, step < k).
+    last = np.ones(n - 1, dtype=bool)
+    np.not_equal(grouped[1:], grouped[:-1], out=last[:-1])
+    position, step = grouped[last], order[last]
+    step = np.where(step == position, earlier[step], step)  # a step k swapping with k itself
+    writer = np.arange(n, dtype=np.int64)  # no writer: the position keeps its own value
+    moved = step >= 0
+    writer[position[moved]] = step[moved]
+    while True:  # the value at k at step k: follow writers back to a position never written
+        further = writer[writer]
+        if np.array_equal(further, writer):
+            break
+        writer = further
+    perm = np.empty(n, dtype=np.int64)
+    from_earlier = np.where(earlier >= 0, writer[np.maximum(earlier, 0)], j)
+    perm[:-1] = np.where(j == steps, writer[:-1], from_earlier)
+    perm[-1] = writer[-1]
+    return perm
 
 
 def bernoulli(stream: TorchStream, probs: np.ndarray) -> np.ndarray:
@@ -100,7 +132,9 @@ def normal(stream: TorchStream, count: int, kind: str, mean: float, std: float) 
         data = np.concatenate([data, np.zeros(count - data.size, _F32)])
         fill = _fill16_avx2
     mean_d, std_d = (mean, std) if kind == "float64" else (_F32(mean), _F32(std))
-    data[:whole] = fill(data[:whole].reshape(-1, _BLOCK), mean_d, std_d).reshape(-1)
+    blocks = data[:whole].reshape(-1, _BLOCK)  # a view: filled in place
+    for start in range(0, len(blocks), _ROWS):  # in pieces that stay in the CPU's caches
+        blocks[start : start + _ROWS] = fill(blocks[start : start + _ROWS], mean_d, std_d)
     if whole != count:  # the last 16 again, from fresh uniforms
         tail = (
             uniform_double(stream, _BLOCK) if kind == "float64" else uniform_float(stream, _BLOCK)
@@ -235,10 +269,25 @@ def _round_to_odd_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return bits.view(np.float64)
 
 
+_HALF_32 = np.int64(1 << 28)  # float64's bits below float32's last, at a float32 midpoint
+_BELOW_32 = np.int64((1 << 29) - 1)
+
+
 def fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """float32 ``a * b + c`` with one rounding (``_mm256_fmadd_ps``)."""
+    """float32 ``a * b + c`` with one rounding (``_mm256_fmadd_ps``).
+
+    The product is exact in float64 and the sum rounded once to float64; rounding that to
+    float32 is correct unless it landed exactly on a float32 midpoint (a double rounding): only
+    those elements are redone, rounding the sum to odd.
+    """
     product = np.asarray(a, np.float64) * np.asarray(b, np.float64)  # exact: 48 bits
-    return _round_to_odd_sum(product, np.asarray(c, np.float64)).astype(_F32)
+    addend = np.asarray(c, np.float64)
+    total = product + addend
+    midpoint = (total.view(np.int64) & _BELOW_32) == _HALF_32
+    if np.any(midpoint):
+        product, addend = np.broadcast_arrays(product, addend)
+        total[midpoint] = _round_to_odd_sum(product[midpoint], addend[midpoint])
+    return total.astype(_F32)
 
 
 _SPLIT = 134217729.0  # 2**27 + 1, Veltkamp's splitter for float64
