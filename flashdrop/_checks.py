@@ -322,8 +322,19 @@ def check_std(std: float) -> None:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
 
 
+def holds(condition: mx.array) -> bool:
+    """Whether ``condition`` holds everywhere, where MLX can evaluate it: True while
+    ``mx.compile`` or ``mx.vmap`` trace (the values are placeholders; nothing can be checked)."""
+    try:
+        return bool(mx.all(condition).item())
+    except ValueError as error:
+        if "function transformations" not in str(error):
+            raise
+        return True
+
+
 def check_std_array(std: mx.array) -> None:
-    if not mx.all(std >= 0).item():
+    if not holds(std >= 0):
         raise RuntimeError("normal expects all elements of std >= 0.0")
 
 

@@ -295,7 +295,7 @@ def bernoulli(input: mx.array, p: float | None = None) -> mx.array:
 
 
 def _check_probabilities(probs: mx.array) -> None:
-    if not mx.all((probs >= 0) & (probs <= 1)).item():
+    if not _checks.holds((probs >= 0) & (probs <= 1)):
         _checks.raise_probability_out_of_range()
 
 
