@@ -368,3 +368,70 @@ def test_mlx_mode_shapes_dtypes_ranges(dtype):
     perm = flashdrop.randperm(50)
     assert perm.dtype == mx.int64 and sorted(perm.tolist()) == list(range(50))
     assert flashdrop.rand([]).shape == ()
+
+
+def test_torch_mode_inside_a_recurrent_model():
+    """An Elman RNN drawing every step: a rand_like mask (a custom dropout), randn_like noise and
+    a bernoulli gate, torch's and the MLX port's, in torch mode from one seed: torch's output."""
+    g = torch.Generator().manual_seed(0)
+    w_x, w_h = torch.randn(6, 8, generator=g) * 0.3, torch.randn(8, 8, generator=g) * 0.3
+    xs = torch.randn(5, 3, 6, generator=g)  # (time, batch, features)
+
+    def torch_rnn(xs):
+        h = torch.zeros(3, 8)
+        for x in xs:
+            h = torch.tanh(x @ w_x + h @ w_h)
+            h = h * (torch.rand_like(h) > 0.2) / 0.8 + 0.01 * torch.randn_like(h)
+            h = h * torch.bernoulli(torch.full((3, 1), 0.9))
+        return h
+
+    def mlx_rnn(xs):
+        m_x, m_h = compat.to_mlx(w_x), compat.to_mlx(w_h)
+        h = mx.zeros((3, 8))
+        for x in xs:
+            h = mx.tanh(x @ m_x + h @ m_h)
+            h = h * (flashdrop.rand_like(h) > 0.2) / 0.8 + 0.01 * flashdrop.randn_like(h)
+            h = h * flashdrop.bernoulli(mx.full((3, 1), 0.9))
+        return h
+
+    torch.manual_seed(11)
+    flashdrop.manual_seed(11)
+    expected = torch_rnn(xs)
+    with flashdrop.rng_mode("torch"):
+        got = mlx_rnn(compat.to_mlx(xs))
+    assert np.allclose(np.asarray(got), expected.numpy(), rtol=1e-5, atol=1e-6)
+    assert same_state()
+
+
+def test_mlx_mode_draws_in_a_compiled_training_step():
+    """Noise and a bernoulli gate inside flashdrop.compile'd value_and_grad: fresh draws per
+    call, gradients through the noisy path."""
+    import mlx.nn
+    import mlx.optimizers as optim
+
+    model = mlx.nn.Linear(4, 4)
+    optimizer = optim.SGD(learning_rate=0.1)
+
+    def loss_fn(model, x):
+        h = model(x) + 0.1 * flashdrop.randn_like(x)
+        h = h * flashdrop.bernoulli(mx.full(h.shape, 0.8)) + flashdrop.rand(()) * 0
+        return (h**2).mean()
+
+    state = [model.state, optimizer.state]
+    step = flashdrop.compile(
+        lambda x: _apply(mlx.nn.value_and_grad(model, loss_fn), model, optimizer, x),
+        inputs=state,
+        outputs=state,
+    )
+    x = mx.ones((8, 4))
+    flashdrop.manual_seed(0)
+    before = model.weight
+    losses = [step(x).item() for _ in range(3)]
+    assert len(set(losses)) == 3  # fresh noise and gates on every call
+    assert not mx.array_equal(model.weight, before).item()
+
+
+def _apply(loss_and_grad, model, optimizer, x):
+    loss, grads = loss_and_grad(model, x)
+    optimizer.update(model, grads)
+    return loss
