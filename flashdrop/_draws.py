@@ -125,10 +125,17 @@ def randn_like(input: mx.array, *, dtype: mx.Dtype | None = None) -> mx.array:
     return randn(input.shape, dtype=dtype)
 
 
-def randint(*args: Any, size: Any = None, dtype: mx.Dtype | None = None) -> mx.array:
+def randint(
+    *args: Any,
+    low: int | None = None,
+    high: int | None = None,
+    size: Any = None,
+    dtype: mx.Dtype | None = None,
+) -> mx.array:
     """Random integers in ``[low, high)``, as ``torch.randint``.
 
-    Called as ``randint(high, size)`` or ``randint(low, high, size)``.
+    Called as ``randint(high, size)`` or ``randint(low, high, size)``; each argument may also be
+    given by name, as in torch.
 
     Args:
         low: the lowest value (default 0).
@@ -145,17 +152,17 @@ def randint(*args: Any, size: Any = None, dtype: mx.Dtype | None = None) -> mx.a
         ...     flashdrop.manual_seed(0)
         ...     ix = flashdrop.randint(1000, (8,))   # torch.randint(1000, (8,))
     """
-    if size is not None:
-        args = (*args, size)
-    if len(args) == 2:
-        low, (high, size) = 0, args
-    elif len(args) == 3:
-        low, high, size = args
-    else:
+    named = {"low": low, "high": high, "size": size}
+    given = {name: value for name, value in named.items() if value is not None}
+    order = ["low", "high", "size"] if len(args) + len(given) == 3 else ["high", "size"]
+    bound = dict(zip(order, args, strict=False))
+    if len(args) + len(given) not in (2, 3) or set(bound) & set(given) or set(given) - set(order):
         raise TypeError(
-            f"randint() takes (high, size) or (low, high, size), but got {len(args)} "
-            "positional arguments"
+            "randint() takes (high, size) or (low, high, size), but got "
+            f"{len(args)} positional arguments and the keywords {sorted(given)}"
         )
+    bound.update(given)
+    low, high, size = bound.get("low", 0), bound["high"], bound["size"]
     if not isinstance(size, (tuple, list)):
         raise TypeError(
             f"randint(): argument 'size' (position 2) must be tuple of ints, "

@@ -155,6 +155,17 @@ def test_randint_forms():
     both(lambda: flashdrop.randint(10, (5,)), lambda: torch.randint(10, (5,)), 3)
     both(lambda: flashdrop.randint(2, 9, [4, 2]), lambda: torch.randint(2, 9, [4, 2]), 3)
     both(
+        lambda: flashdrop.randint(low=2, high=9, size=(3,)),
+        lambda: torch.randint(low=2, high=9, size=(3,)),
+        3,
+    )
+    both(lambda: flashdrop.randint(high=9, size=(3,)), lambda: torch.randint(high=9, size=(3,)), 3)
+    both(
+        lambda: flashdrop.randint(2, high=9, size=(3,)),
+        lambda: torch.randint(2, high=9, size=(3,)),
+        3,
+    )
+    both(
         lambda: flashdrop.randint_like(mx.zeros((3, 4), dtype=mx.int32), 5),
         lambda: torch.randint_like(torch.zeros(3, 4, dtype=torch.int32), 5),
         3,
