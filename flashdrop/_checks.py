@@ -257,9 +257,38 @@ def check_size(fn: str, size: Any) -> tuple[int, ...]:
     return dims
 
 
+def check_size_is_sequence(fn: str, size: Any, position: int) -> None:
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(
+            f"{fn}(): argument 'size' (position {position}) must be tuple of ints, "
+            f"not {type(size).__name__}"
+        )
+
+
+def raise_randint_arguments(positional: int, keywords: list[str]) -> None:
+    raise TypeError(
+        "randint() takes (high, size) or (low, high, size), but got "
+        f"{positional} positional arguments and the keywords {keywords}"
+    )
+
+
+def raise_unsupported_dtype(fn: str, dtype: mx.Dtype) -> None:
+    raise TypeError(f"{fn}: dtype {dtype} is not supported; use an int or float dtype")
+
+
+def raise_normal_form(problem: str) -> None:
+    raise TypeError(f"normal(): {problem}")
+
+
 def raise_no_kernel(kernel: str, dtype: mx.Dtype) -> None:
     """torch's ``NotImplementedError`` for a dtype a random kernel has no instance for."""
     raise NotImplementedError(f"\"{kernel}\" not implemented for '{torch_dtype_name(dtype)}'")
+
+
+def check_int64(*values: int) -> None:
+    for value in values:
+        if not -(2**63) <= value < 2**63:
+            raise ValueError("Overflow when unpacking long long")  # torch's text
 
 
 def check_from_to(low: int, high: int) -> None:

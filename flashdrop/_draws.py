@@ -35,7 +35,7 @@ def _from_compute(values: np.ndarray, dtype: mx.Dtype, shape: tuple[int, ...]) -
     return mx.array(values.reshape(shape).astype(np.float32)).astype(dtype)
 
 
-def _float_dtype(fn: str, kernel: str, dtype: mx.Dtype | None) -> mx.Dtype:
+def _float_dtype(kernel: str, dtype: mx.Dtype | None) -> mx.Dtype:
     dtype = _DEFAULT_FLOAT if dtype is None else dtype
     if dtype not in _FLOATS:
         _checks.raise_no_kernel(kernel, dtype)
@@ -60,7 +60,7 @@ def rand(*size: Any, dtype: mx.Dtype | None = None) -> mx.array:
         ...     x = flashdrop.rand(3)   # torch.manual_seed(0); torch.rand(3)
     """
     shape = _checks.check_size("rand", size)
-    dtype = _float_dtype("rand", "check_uniform_bounds", dtype)
+    dtype = _float_dtype("check_uniform_bounds", dtype)
     return _uniform(shape, dtype)
 
 
@@ -103,7 +103,7 @@ def randn(*size: Any, dtype: mx.Dtype | None = None) -> mx.array:
         ...     noise = flashdrop.randn(4, 16)   # torch.manual_seed(0); torch.randn(4, 16)
     """
     shape = _checks.check_size("randn", size)
-    dtype = _float_dtype("randn", "normal_kernel_cpu", dtype)
+    dtype = _float_dtype("normal_kernel_cpu", dtype)
     return _normal(shape, dtype, 0.0, 1.0)
 
 
@@ -157,25 +157,16 @@ def randint(
     order = ["low", "high", "size"] if len(args) + len(given) == 3 else ["high", "size"]
     bound = dict(zip(order, args, strict=False))
     if len(args) + len(given) not in (2, 3) or set(bound) & set(given) or set(given) - set(order):
-        raise TypeError(
-            "randint() takes (high, size) or (low, high, size), but got "
-            f"{len(args)} positional arguments and the keywords {sorted(given)}"
-        )
+        _checks.raise_randint_arguments(len(args), sorted(given))
     bound.update(given)
     low, high, size = bound.get("low", 0), bound["high"], bound["size"]
-    if not isinstance(size, (tuple, list)):
-        raise TypeError(
-            f"randint(): argument 'size' (position 2) must be tuple of ints, "
-            f"not {type(size).__name__}"
-        )
+    _checks.check_size_is_sequence("randint", size, position=2)
     shape = _checks.check_size("randint", (size,))
     return _randint(int(low), int(high), shape, mx.int64 if dtype is None else dtype)
 
 
 def _randint(low: int, high: int, shape: tuple[int, ...], dtype: mx.Dtype) -> mx.array:
-    for bound in (low, high):
-        if not -(2**63) <= bound < 2**63:
-            raise ValueError("Overflow when unpacking long long")  # torch's text
+    _checks.check_int64(low, high)
     _checks.check_from_to(low, high)
     if dtype in _FLOATS:
         if dtype == mx.float16:
@@ -186,7 +177,7 @@ def _randint(low: int, high: int, shape: tuple[int, ...], dtype: mx.Dtype) -> mx
     elif dtype in _INTS:
         _checks.check_int_bounds(low, high, dtype)
     else:
-        raise TypeError(f"randint: dtype {dtype} is not supported; use an int or float dtype")
+        _checks.raise_unsupported_dtype("randint", dtype)
     if not _torch_mode("randint"):
         drawn = mx.random.randint(low, high, shape, dtype=mx.int64, key=_random.next_mlx_key())
         return drawn.astype(dtype)
@@ -334,16 +325,16 @@ def normal(
     mean_is_array, std_is_array = isinstance(mean, mx.array), isinstance(std, mx.array)
     if not (mean_is_array or std_is_array):
         if size is None:
-            raise TypeError("normal(): with a float mean and a float std, size is required")
+            _checks.raise_normal_form("with a float mean and a float std, size is required")
         shape = _checks.check_size("normal", (size,))
         _checks.check_std(float(std))
-        dtype = _float_dtype("normal", "normal_kernel_cpu", dtype)
+        dtype = _float_dtype("normal_kernel_cpu", dtype)
         return _normal(shape, dtype, float(mean), float(std))
     if size is not None or dtype is not None:
-        raise TypeError("normal(): size and dtype are taken only with a float mean and std")
+        _checks.raise_normal_form("size and dtype are taken only with a float mean and std")
     if mean_is_array and std_is_array and mean.dtype != std.dtype:
-        raise TypeError(
-            f"normal: mean and std must have one dtype, but got {mean.dtype} and {std.dtype}"
+        _checks.raise_normal_form(
+            f"mean and std must have one dtype, but got {mean.dtype} and {std.dtype}"
         )
     like = mean if mean_is_array else std
     if like.dtype not in _FLOATS:
