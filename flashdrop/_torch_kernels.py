@@ -36,7 +36,7 @@ _U53 = 2.0**-53
 _LOW_24 = np.uint32(0xFFFFFF)
 _LOW_53 = np.uint64((1 << 53) - 1)
 _BLOCK = 16  # torch's vectorised normal path works in blocks of 16 from this size on
-_ROWS = 2048  # blocks of 16 transformed at once
+_ROWS = 8192  # blocks of 16 transformed at once
 
 
 def uniform_float(stream: TorchStream, count: int) -> np.ndarray:
