@@ -17,8 +17,8 @@ import mlx.nn
 import mlx.optimizers as optim
 import torch
 
-import compat
 import flashdrop
+from flashdrop import compat
 
 _failures: list[str] = []
 

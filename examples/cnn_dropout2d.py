@@ -25,8 +25,7 @@ from _common import (
     train,
 )
 
-import compat
-from flashdrop import nn
+from flashdrop import compat, nn
 
 
 class TorchCNN(torch.nn.Module):

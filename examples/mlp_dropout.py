@@ -18,8 +18,7 @@ from _common import (
     train,
 )
 
-import compat
-from flashdrop import nn
+from flashdrop import compat, nn
 
 
 class TorchMLP(torch.nn.Module):

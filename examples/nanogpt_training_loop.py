@@ -20,10 +20,9 @@ import mlx.optimizers as optim
 import torch
 from _common import check, check_modes, check_parity, copy_weights, parse_args, report, train
 
-import compat
 import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import nn
+from flashdrop import compat, nn
 
 TEXT = (
     "first citizen: before we proceed any further, hear me speak. all: speak, speak. "

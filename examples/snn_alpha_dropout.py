@@ -23,8 +23,7 @@ from _common import (
     train,
 )
 
-import compat
-from flashdrop import nn
+from flashdrop import compat, nn
 
 
 class TorchSNN(torch.nn.Module):

@@ -7,6 +7,12 @@ flashdrop is installed: it provides the ``flashdrop_seed`` and ``torch_mode`` fi
 
 The model: a small CNN. torch is channels first (NCHW); the port computes channels last
 (NHWC), as MLX's convolutions do, so its Dropout2d takes ``channel_dim=-1``.
+
+Both helpers record every dropout draw on both sides and compare the draws first: a port that
+draws differently fails naming the first draw that differs (op, shape, p, module, call site).
+Without ``channel_dim=-1`` this port's Dropout2d would draw (N, H, 1, 1) instead of torch's
+(N, C, 1, 1); here H == C == 8, so it draws the same shape along the wrong axis: only the torch
+mode tests see that, by position ("same masks, the math differs"). The mlx-mode test cannot.
 """
 
 import mlx.core as mx
@@ -14,9 +20,14 @@ import mlx.nn
 import pytest
 import torch
 
-import compat
-from flashdrop import nn
-from flashdrop.testing import assert_same_as_torch, assert_statistically_equivalent, seeded
+from flashdrop import compat, nn
+from flashdrop.testing import (
+    assert_same_as_torch,
+    assert_statistically_equivalent,
+    dropout_sites,
+    record_draws,
+    seeded,
+)
 
 # MLX's convolutions and matrix products round differently from torch's: compare the whole model
 # within this tolerance. A dropout layer alone is compared bit for bit.
@@ -77,6 +88,24 @@ def test_same_dropout_layers(models):
     for name, layer in layers:
         # channel_dim=-1: where the port's channel layers find channels (others ignore it).
         assert repr(getattr(port, name)) == repr(compat.port_dropout(layer, channel_dim=-1))
+
+
+def test_same_draws_in_the_same_order(models):
+    # torch's draws in call order, with the module making each, and the port's.
+    torch_model, port = models
+    torch_model.train()
+    port.train()
+    sites = dropout_sites(torch_model, batch())
+    assert [(d.op, d.module, d.shape) for d in sites] == [
+        ("dropout2d", "drop2d", (4, 8, 1, 1)),
+        ("dropout", "drop", (4, 512)),
+    ]
+    with record_draws() as draws:
+        port(compat.to_mlx(batch()))
+    # The port draws channels last, (4, 1, 1, 8): the same draws as torch's (4, 8, 1, 1).
+    assert [(d.op, d.module, d.drawn()) for d in draws] == [
+        (d.op, d.module, d.drawn()) for d in sites
+    ]
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])

@@ -19,8 +19,7 @@ import mlx.nn
 import torch
 from _common import check_modes, check_parity, copy_weights, parse_args, report, train
 
-import compat
-from flashdrop import nn
+from flashdrop import compat, nn
 
 
 class TorchEncoderBlock(torch.nn.Module):

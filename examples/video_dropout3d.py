@@ -22,8 +22,7 @@ from _common import (
     train,
 )
 
-import compat
-from flashdrop import nn
+from flashdrop import compat, nn
 
 
 class TorchVideoBlock(torch.nn.Module):

@@ -30,7 +30,7 @@ from flashdrop._random import (
     set_rng_state,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is defined (pyproject.toml reads it)
 
 __all__ = [
     "bernoulli",

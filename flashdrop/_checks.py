@@ -5,6 +5,7 @@ that matches on torch's messages keeps working. Where torch's text leaves the us
 sentence of ours follows it.
 """
 
+import operator
 import warnings
 from typing import Any
 
@@ -38,6 +39,74 @@ def check_args(fn: str, input: Any, p: float) -> None:
     check_p(p)
 
 
+# Python's Py_TPFLAGS_HEAPTYPE: a class defined in Python (or a heap type of an extension).
+_HEAP_TYPE = 1 << 9
+
+
+def typename(obj: Any) -> str:
+    """The name torch's messages give ``type(obj)`` (its C ``tp_name``): ``Fraction``, ``int``,
+    ``Tensor``, ``numpy.ndarray``, ``decimal.Decimal``."""
+    kind = type(obj)
+    if kind.__flags__ & _HEAP_TYPE or kind.__module__ == "builtins":
+        return kind.__name__
+    return f"{kind.__module__}.{kind.__name__}"
+
+
+def _argument(op: str, arg: str, position: int | None) -> str:
+    where = "" if position is None else f" (position {position})"
+    return f"{op}(): argument '{arg}'{where}"
+
+
+def to_float(value: Any, op: str, arg: str, position: int | None = None) -> float:
+    """torch's argument parser for a ``float`` argument: ``value`` as a Python float.
+
+    Accepted, as torch accepts them: bools, ints, floats, numpy's bool, integer, floating and
+    complex scalars (complex ones lose their imaginary part, with numpy's ``ComplexWarning``),
+    0-d torch tensors that do not require grad, and, as their analogue, 0-d MLX arrays of a
+    real dtype. Anything else (``Fraction``, ``Decimal``, numpy arrays, 0-d ones included,
+    arrays and tensors with dimensions) raises torch's ``TypeError``:
+    ``dropout(): argument 'p' (position 2) must be float, not Fraction``. ``position`` is left
+    out of the message when ``None`` (torch leaves it out for arguments passed by keyword).
+
+    Reusable by every public function with a float argument (``op`` names the function as
+    torch's message does: the ``_VF`` op, such as ``feature_dropout`` for ``dropout2d``).
+    """
+    if isinstance(value, (float, int, np.bool_, np.integer, np.floating, np.complexfloating)):
+        return float(value)
+    if isinstance(value, mx.array) and value.ndim == 0:
+        if mx.issubdtype(value.dtype, mx.complexfloating):
+            raise TypeError(
+                f"{_argument(op, arg, position)} must be float, not array; "
+                f"a 0-d array of a real dtype is taken, but this one is {value.dtype}"
+            )
+        return float(value.item())
+    is_tensor = type(value).__module__.startswith("torch") and hasattr(value, "requires_grad")
+    if is_tensor and value.ndim == 0 and not value.requires_grad:
+        return float(value.item())
+    raise TypeError(f"{_argument(op, arg, position)} must be float, not {typename(value)}")
+
+
+def to_bool(value: Any, op: str, arg: str, position: int | None = None) -> bool:
+    """torch's argument parser for a ``bool`` argument: only ``True`` and ``False`` pass;
+    anything else (``1``, ``None``, ``numpy.bool``) raises torch's ``TypeError``:
+    ``dropout(): argument 'train' (position 3) must be bool, not int``."""
+    if isinstance(value, bool):
+        return value
+    raise TypeError(f"{_argument(op, arg, position)} must be bool, not {typename(value)}")
+
+
+def vf_args(op: str, p: Any, training: Any) -> tuple[float, bool]:
+    """What torch's ``_VF.<op>(input, p, train)`` makes of ``p`` and ``train``, checked in
+    that order: the Python float and the bool every later step sees."""
+    return to_float(p, op, "p", 2), to_bool(training, op, "train", 3)
+
+
+def check_train_mode(mode: Any) -> None:
+    """``Module.train(mode)``'s ``ValueError`` for a ``mode`` that is not a bool."""
+    if not isinstance(mode, bool):
+        raise ValueError("training mode is expected to be boolean")
+
+
 def check_array(input: Any, fn: str) -> None:
     """``TypeError`` for anything that is not an ``mlx.core.array``, saying how to convert it."""
     if isinstance(input, mx.array):
@@ -45,7 +114,7 @@ def check_array(input: Any, fn: str) -> None:
     kind = type(input)
     name = f"{kind.__module__}.{kind.__qualname__}"
     if kind.__module__.startswith("torch"):
-        how = "convert a torch tensor with compat.to_mlx(tensor)"
+        how = "convert a torch tensor with flashdrop.compat.to_mlx(tensor)"
     elif kind.__module__.startswith("numpy"):
         how = "convert a numpy array with mlx.core.array(a)"
     else:
@@ -197,9 +266,28 @@ def check_block_size(fn: str, block_size: int) -> None:
         raise ValueError(f"{fn}: block_size must be a positive odd integer, but got {block_size}")
 
 
-def check_floating(fn: str, dtype: mx.Dtype) -> None:
-    if not mx.issubdtype(dtype, mx.floating):
-        raise TypeError(f"{fn}: expected a floating-point input in training, but got {dtype}")
+def to_int(value: Any) -> Any:
+    """An integer of any kind (numpy's, a 0-d integer array or tensor) as a Python int, as
+    torch's size arguments take it; a bool, or anything else, is returned unchanged."""
+    if isinstance(value, bool):
+        return value
+    try:
+        return operator.index(value)
+    except TypeError:
+        return value
+
+
+def check_max_pool(spatial: int, block_size: int, dtype: mx.Dtype) -> None:
+    """torchvision's DropBlock max-pools its drawn centres: torch's ``TypeError`` for a bool
+    block size (its kernel size), then its ``NotImplementedError`` for a bool input."""
+    op = f"max_pool{spatial}d"
+    if isinstance(block_size, bool):
+        raise TypeError(
+            f"{op}(): argument 'kernel_size' (position 2) must be tuple of ints, but found "
+            "element of type bool at pos 0"
+        )
+    if dtype == mx.bool_:
+        raise NotImplementedError(f"\"{op}\" not implemented for 'Bool'")
 
 
 def check_locked_dropout_dims(ndim: int) -> None:
@@ -211,18 +299,173 @@ def check_locked_dropout_dims(ndim: int) -> None:
         )
 
 
+# --- scaled_dot_product_attention ---------------------------------------------------------------
+
+_SDPA = "scaled_dot_product_attention"
+
+# The C++ type names torch's attention and randint checks print for a dtype (caffe2's TypeMeta
+# names).
+_TORCH_CPP_DTYPE_NAMES = {
+    mx.float32: "float",
+    mx.float64: "double",
+    mx.float16: "c10::Half",
+    mx.bfloat16: "c10::BFloat16",
+    mx.int64: "long int",
+    mx.int32: "int",
+    mx.int16: "short int",
+    mx.int8: "signed char",
+    mx.uint8: "unsigned char",
+    mx.bool_: "bool",
+    mx.complex64: "c10::complex<float>",
+    mx.uint16: "short unsigned int",
+    mx.uint32: "unsigned int",
+    mx.uint64: "long unsigned int",
+}
+
+
+def sdpa_args(
+    query: Any,
+    key: Any,
+    value: Any,
+    attn_mask: Any,
+    dropout_p: Any,
+    is_causal: Any,
+    scale: Any,
+    enable_gqa: Any,
+) -> tuple[float, bool, float | None, bool]:
+    """torch's argument parser for ``scaled_dot_product_attention``: ``dropout_p``, ``is_causal``,
+    ``scale`` and ``enable_gqa`` as the Python float, bool, float or None and bool the kernel
+    sees (torch's ``TypeError`` texts, as for arguments passed by keyword), after our conversion
+    hint for arrays that are not ``mx.array``."""
+    for name, array in (("query", query), ("key", key), ("value", value)):
+        check_array(array, f"{_SDPA}: {name}")
+    if attn_mask is not None:
+        check_array(attn_mask, f"{_SDPA}: attn_mask")
+    return (
+        to_float(dropout_p, _SDPA, "dropout_p"),
+        to_bool(is_causal, _SDPA, "is_causal"),
+        None if scale is None else to_float(scale, _SDPA, "scale"),
+        to_bool(enable_gqa, _SDPA, "enable_gqa"),
+    )
+
+
+def check_sdpa_dropout_p(dropout_p: float) -> None:
+    """``ValueError`` for a negative or NaN ``dropout_p``, which torch silently takes as 0.
+
+    ``dropout_p > 1`` is left to the dropout itself: torch's ``RuntimeError``, raised where torch
+    raises it (after the shape checks of ``query @ key^T`` and of the mask).
+    """
+    if not dropout_p >= 0:
+        raise ValueError(
+            f"{_SDPA}: dropout_p has to be between 0 and 1, but got {dropout_p}; torch silently "
+            "applies no dropout for a negative or NaN dropout_p, flashdrop refuses it"
+        )
+
+
+def check_sdpa_inputs(query: mx.array, key: mx.array, value: mx.array, attn_mask: Any) -> None:
+    """torch's ``validate_sdpa_input``: one dtype, at least 2-D, a mask of an allowed dtype."""
+    names = _TORCH_CPP_DTYPE_NAMES
+    if not query.dtype == key.dtype == value.dtype:
+        raise RuntimeError(
+            "Expected query, key, and value to have the same dtype, but got query.dtype: "
+            f"{names[query.dtype]} key.dtype: {names[key.dtype]} and value.dtype: "
+            f"{names[value.dtype]} instead."
+        )
+    if min(query.ndim, key.ndim, value.ndim) < 2:
+        raise RuntimeError(
+            "Expected query, key, and value to all be  at least 2 dimensional, but got query.dim: "
+            f"{query.ndim} key.dim: {key.ndim} and value.dim: {value.ndim} instead."
+        )
+    if attn_mask is not None and attn_mask.dtype not in (mx.bool_, mx.float32, query.dtype):
+        raise RuntimeError(
+            "Expected attn_mask dtype to be bool or float or to match query dtype, but got "
+            f"attn_mask.dtype: {names[attn_mask.dtype]} and  query.dtype: "
+            f"{names[query.dtype]} instead."
+        )
+
+
+def check_sdpa_not_causal_and_mask(is_causal: bool, attn_mask: Any) -> None:
+    if is_causal and attn_mask is not None:
+        raise RuntimeError(
+            "_scaled_dot_product_attention: "
+            "Explicit attn_mask should not be set when is_causal=True"
+        )
+
+
+def check_heads_axis(ndim: int) -> None:
+    """torch's ``IndexError`` for ``size(-3)`` of a tensor with fewer than 3 dimensions."""
+    if ndim < 3:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got -3)"
+            f"; enable_gqa=True needs a heads axis: (N, ..., H, L, E) or (H, L, E) inputs"
+        )
+
+
+def check_gqa_heads(query_heads: int, key_heads: int, value_heads: int) -> None:
+    """torch's ``RuntimeError`` (its text stops mid-sentence; ours completes it)."""
+    if query_heads == key_heads == value_heads:
+        return
+    if query_heads % key_heads or query_heads % value_heads:
+        raise RuntimeError(
+            "Number of heads in key and value must divide the number of heads in "
+            f"; query: the query has {query_heads} heads, the key {key_heads}, the value "
+            f"{value_heads}"
+        )
+
+
+def broadcast_shapes(a: tuple[int, ...], b: tuple[int, ...], what: str = "") -> tuple[int, ...]:
+    """torch's ``infer_size``: the broadcast shape, or its ``RuntimeError`` naming the first
+    mismatched dimension from the right; ``what`` (ours) says which arrays were broadcast."""
+    ndim = max(len(a), len(b))
+    out = []
+    for i in range(ndim - 1, -1, -1):
+        offset = ndim - 1 - i
+        size_a = a[len(a) - 1 - offset] if len(a) - 1 - offset >= 0 else 1
+        size_b = b[len(b) - 1 - offset] if len(b) - 1 - offset >= 0 else 1
+        if size_a != size_b and size_a != 1 and size_b != 1:
+            raise RuntimeError(
+                f"The size of tensor a ({size_a}) must match the size of tensor b ({size_b}) "
+                f"at non-singleton dimension {i}" + (f"; {what}" if what else "")
+            )
+        out.append(size_a if size_a != 1 else size_b)
+    return tuple(reversed(out))
+
+
+def check_mask_shape(mask_shape: tuple[int, ...], scores_shape: tuple[int, ...]) -> None:
+    """torch adds the mask in place to the (N, ..., H, L, S) scores: it must broadcast to their
+    shape without enlarging it."""
+    what = f"attn_mask of shape {mask_shape} must broadcast to the scores' shape {scores_shape}"
+    shape = broadcast_shapes(scores_shape, mask_shape, what)
+    if shape != scores_shape:
+        raise RuntimeError(
+            f"output with shape {list(scores_shape)} doesn't match the broadcast shape "
+            f"{list(shape)}; {what} (N, ..., H, L, S)"
+        )
+
+
+def check_sdpa_matmul(fn: str, a: tuple[int, ...], b: tuple[int, ...], names: str) -> None:
+    """The contracted sizes of one of attention's two products; torch's own message there is an
+    internal ``bmm`` one, so this one is ours (with torch's type)."""
+    if a[-1] != b[-2]:
+        raise RuntimeError(f"{fn}: {names}; got {a[-1]} and {b[-2]} (shapes {a} and {b})")
+
+
+def raise_sdpa_not_floating(dtype: mx.Dtype) -> None:
+    """torch fails on integer and bool inputs (with varying internal texts), after the dropout."""
+    raise RuntimeError(f"{_SDPA}: expected floating-point query, key and value, but got {dtype}")
+
+
+def raise_sdpa_complex() -> None:
+    """torch's CPU softmax has no complex kernel."""
+    raise NotImplementedError(
+        "\"softmax_lastdim_kernel_impl\" not implemented for 'ComplexFloat'"
+        f"; {_SDPA} needs floating-point query, key and value"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Random draws (flashdrop.rand, randn, randint, randperm, bernoulli, normal): torch's texts.
 
-# C++ names torch's integer range checks print.
-_CPP_INT_NAMES = {
-    mx.bool_: "bool",
-    mx.uint8: "unsigned char",
-    mx.int8: "signed char",
-    mx.int16: "short int",
-    mx.int32: "int",
-    mx.int64: "long int",
-}
 _FLOAT_NAMES = {
     mx.float32: "Float",
     mx.float64: "Double",
@@ -303,15 +546,7 @@ def check_int_bounds(low: int, high: int, dtype: mx.Dtype) -> None:
     info = (0, 1) if dtype == mx.bool_ else (mx.iinfo(dtype).min, mx.iinfo(dtype).max)
     for name, value in (("from", low), ("to - 1", high - 1)):
         if not info[0] <= value <= info[1]:
-            raise RuntimeError(f"{name} is out of bounds for {_CPP_INT_NAMES[dtype]}")
-
-
-_CPP_FLOAT_NAMES = {
-    mx.float32: "float",
-    mx.float64: "double",
-    mx.float16: "c10::Half",
-    mx.bfloat16: "c10::BFloat16",
-}
+            raise RuntimeError(f"{name} is out of bounds for {_TORCH_CPP_DTYPE_NAMES[dtype]}")
 
 
 def warn_float_bounds(low: int, high: int, dtype: mx.Dtype, digits: int) -> None:
@@ -320,7 +555,7 @@ def warn_float_bounds(low: int, high: int, dtype: mx.Dtype, digits: int) -> None
         if not -(2**digits) <= value <= 2**digits:
             warnings.warn(
                 f"{name} is out of bounds [-(2^{digits}), 2^{digits}]. Due to precision "
-                f"limitations {_CPP_FLOAT_NAMES[dtype]} can support discrete uniform "
+                f"limitations {_TORCH_CPP_DTYPE_NAMES[dtype]} can support discrete uniform "
                 "distribution only within this range. This warning will become an error in "
                 "version 1.7 release, please fix the code in advance",
                 UserWarning,
@@ -391,6 +626,6 @@ def check_randperm(n: int, dtype: mx.Dtype) -> None:
     if dtype in limit and n > limit[dtype][0]:
         name = torch_dtype_name(dtype)
         raise RuntimeError(f"n cannot be greater than {limit[dtype][1]} for {name} type.")
-    if dtype in _CPP_INT_NAMES and n - 1 > mx.iinfo(dtype).max:
+    if dtype in (mx.uint8, mx.int8, mx.int16, mx.int32, mx.int64) and n - 1 > mx.iinfo(dtype).max:
         cname = {mx.uint8: "uint8_t", mx.int8: "int8_t", mx.int16: "int16_t", mx.int32: "int32_t"}
         raise RuntimeError(f"value cannot be converted to type {cname[dtype]} without overflow")

@@ -35,6 +35,13 @@ def _from_compute(values: np.ndarray, dtype: mx.Dtype, shape: tuple[int, ...]) -
     return mx.array(values.reshape(shape).astype(np.float32)).astype(dtype)
 
 
+def _recorded(out: mx.array) -> mx.array:
+    """Report a draw that is not a mask to :func:`flashdrop.testing.record_draws`, if it records."""
+    if _random._recorders:
+        _random._record(out.shape, None, None)
+    return out
+
+
 def _float_dtype(kernel: str, dtype: mx.Dtype | None) -> mx.Dtype:
     dtype = _DEFAULT_FLOAT if dtype is None else dtype
     if dtype not in _FLOATS:
@@ -66,7 +73,7 @@ def rand(*size: Any, dtype: mx.Dtype | None = None) -> mx.array:
 
 def _uniform(shape: tuple[int, ...], dtype: mx.Dtype) -> mx.array:
     if not _torch_mode("rand"):
-        return mx.random.uniform(shape=shape, key=_random.next_mlx_key()).astype(dtype)
+        return _recorded(mx.random.uniform(shape=shape, key=_random.next_mlx_key()).astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     with _random.torch_generator.stream() as stream:
         if dtype == mx.float64:
@@ -76,14 +83,14 @@ def _uniform(shape: tuple[int, ...], dtype: mx.Dtype) -> mx.array:
     out = _from_compute(values, dtype, shape)
     if dtype in (mx.float16, mx.bfloat16):  # rounding up to 1.0 gives 0.0, as in torch
         out = mx.where(out == 1, mx.array(0, dtype), out)
-    return out
+    return _recorded(out)
 
 
 def rand_like(input: mx.array, *, dtype: mx.Dtype | None = None) -> mx.array:
     """``rand`` with ``input``'s shape and (by default) dtype, as ``torch.rand_like``."""
     _checks.check_array(input, "rand_like")
-    dtype = input.dtype if dtype is None else dtype
-    return rand(input.shape, dtype=dtype)
+    dtype = _float_dtype("check_uniform_bounds", input.dtype if dtype is None else dtype)
+    return _uniform(tuple(input.shape), dtype)
 
 
 def randn(*size: Any, dtype: mx.Dtype | None = None) -> mx.array:
@@ -110,19 +117,20 @@ def randn(*size: Any, dtype: mx.Dtype | None = None) -> mx.array:
 def _normal(shape: tuple[int, ...], dtype: mx.Dtype, mean: float, std: float) -> mx.array:
     if not _torch_mode("randn"):
         out = mx.random.normal(shape=shape, key=_random.next_mlx_key())
-        return (out * std + mean).astype(dtype) if (mean, std) != (0.0, 1.0) else out.astype(dtype)
+        out = out * std + mean if (mean, std) != (0.0, 1.0) else out
+        return _recorded(out.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     kind = {mx.float32: "float32", mx.float64: "float64"}.get(dtype, "half")
     with _random.torch_generator.stream() as stream:
         values = kernels.normal(stream, count, kind, mean, std)
-    return _from_compute(values, dtype, shape)
+    return _recorded(_from_compute(values, dtype, shape))
 
 
 def randn_like(input: mx.array, *, dtype: mx.Dtype | None = None) -> mx.array:
     """``randn`` with ``input``'s shape and (by default) dtype, as ``torch.randn_like``."""
     _checks.check_array(input, "randn_like")
-    dtype = input.dtype if dtype is None else dtype
-    return randn(input.shape, dtype=dtype)
+    dtype = _float_dtype("normal_kernel_cpu", input.dtype if dtype is None else dtype)
+    return _normal(tuple(input.shape), dtype, 0.0, 1.0)
 
 
 def randint(
@@ -180,15 +188,15 @@ def _randint(low: int, high: int, shape: tuple[int, ...], dtype: mx.Dtype) -> mx
         _checks.raise_unsupported_dtype("randint", dtype)
     if not _torch_mode("randint"):
         drawn = mx.random.randint(low, high, shape, dtype=mx.int64, key=_random.next_mlx_key())
-        return drawn.astype(dtype)
+        return _recorded(drawn.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     with _random.torch_generator.stream() as stream:
         values = kernels.randint(stream, count, low, high)
     if dtype in _FLOATS:
-        return _from_compute(values.astype(np.float64), dtype, shape)  # exact below 2**53
+        return _recorded(_from_compute(values.astype(np.float64), dtype, shape))  # exact < 2**53
     if dtype == mx.bool_:
         values = values != 0
-    return mx.array(values.reshape(shape)).astype(dtype)
+    return _recorded(mx.array(values.reshape(shape)).astype(dtype))
 
 
 def _in_dtype(value: int, dtype: mx.Dtype) -> int:
@@ -250,10 +258,10 @@ def randperm(n: int, *, dtype: mx.Dtype = mx.int64) -> mx.array:
     n = int(n)
     _checks.check_randperm(n, dtype)
     if not _torch_mode("randperm"):
-        return mx.random.permutation(n, key=_random.next_mlx_key()).astype(dtype)
+        return _recorded(mx.random.permutation(n, key=_random.next_mlx_key()).astype(dtype))
     with _random.torch_generator.stream() as stream:
         values = kernels.randperm(stream, n)
-    return mx.array(values).astype(dtype)
+    return _recorded(mx.array(values).astype(dtype))
 
 
 def bernoulli(input: mx.array, p: float | None = None) -> mx.array:
@@ -280,7 +288,7 @@ def bernoulli(input: mx.array, p: float | None = None) -> mx.array:
         _checks.raise_no_kernel("bernoulli_tensor_cpu_p_", input.dtype)
     if not _torch_mode("bernoulli"):
         _check_probabilities(input)
-        return mx.random.bernoulli(input, key=_random.next_mlx_key()).astype(input.dtype)
+        return _recorded(mx.random.bernoulli(input, key=_random.next_mlx_key()).astype(input.dtype))
     probs = np.asarray(input.astype(mx.float64 if input.dtype == mx.float64 else mx.float32))
     flat = probs.reshape(-1)
     bad = np.flatnonzero(~((flat >= 0) & (flat <= 1)))
@@ -289,7 +297,7 @@ def bernoulli(input: mx.array, p: float | None = None) -> mx.array:
             kernels.bernoulli(stream, flat[: bad[0]])
             _checks.raise_probability_out_of_range()
         keep = kernels.bernoulli(stream, flat)
-    return mx.array(keep.reshape(input.shape)).astype(input.dtype)
+    return _recorded(mx.array(keep.reshape(input.shape)).astype(input.dtype))
 
 
 def _check_probabilities(probs: mx.array) -> None:

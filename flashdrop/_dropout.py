@@ -59,14 +59,28 @@ def dropout(
     return _result(input, _masked(input, noise_shape, p, alpha=alpha), inplace)
 
 
-def drop(input: mx.array, noise_shape: tuple[int, ...], p: float, scale: bool = True) -> mx.array:
+def drop(
+    input: mx.array,
+    noise_shape: tuple[int, ...],
+    p: float,
+    scale: bool = True,
+    *,
+    true_divide: bool = False,
+) -> mx.array:
     """``input * empty(noise_shape, dtype=input.dtype).bernoulli_(1 - p).div_(1 - p)``.
 
     The formula torchvision's ``stochastic_depth``, timm's ``drop_path`` and AWD-LSTM's locked
     dropout share, with their rounding: the same values as :func:`dropout`'s, except that
     ``p == 1`` draws its (all-dropped) mask, and that ``scale=False`` or ``p == 1`` skips the
     division. The caller checks ``p`` and returns early when nothing is to be dropped.
+
+    ``true_divide``: the mask is divided out of place (AWD-LSTM's ``m / (1 - p)``), not with
+    ``div_``: on an int or bool input that gives a float32 mask and a float32 output, where
+    ``div_`` fails.
     """
+    if true_divide and p < 1 and not mx.issubdtype(input.dtype, mx.floating):
+        _checks.check_can_draw(input.dtype)
+        input = input.astype(mx.float32)  # float32(x) * float32 mask: torch's promotion
     return _masked(input, noise_shape, p, scale=scale and p < 1)
 
 
@@ -79,10 +93,9 @@ def drop_block(input: mx.array, p: float, block_size: int, inplace: bool, eps: f
     """
     spatial = input.shape[2:]
     fn = f"drop_block{len(spatial)}d"
-    block_size = min(block_size, *spatial)
+    block_size = min(_checks.to_int(block_size), *spatial)
     _checks.check_block_size(fn, block_size)
     _checks.check_can_draw(input.dtype)
-    _checks.check_floating(fn, input.dtype)
     # gamma, with torchvision's order of operations: (p * H * W) / (bs**2 * ((H-bs+1) * (W-bs+1)))
     gamma = math.prod(spatial, start=p) / (
         block_size ** len(spatial) * math.prod(size - block_size + 1 for size in spatial)
@@ -90,6 +103,7 @@ def drop_block(input: mx.array, p: float, block_size: int, inplace: bool, eps: f
     centres = _random.bernoulli(
         input.shape[:2] + tuple(size - block_size + 1 for size in spatial), gamma
     )
+    _checks.check_max_pool(len(spatial), block_size, input.dtype)  # fails after the draw
     # torchvision pads the centres with block_size // 2 zeros, then max-pools (window block_size,
     # stride 1) with block_size // 2 more of padding; as every window holds a centre or one of
     # the zeros, the pool's -inf padding never wins and can be zeros too.
@@ -101,8 +115,17 @@ def drop_block(input: mx.array, p: float, block_size: int, inplace: bool, eps: f
         windows = (dropped[(*before, slice(k, k + length))] for k in range(block_size))
         dropped = functools.reduce(mx.logical_or, windows)
     keep = mx.logical_not(dropped)
+    masked = input * keep.astype(input.dtype)
+    if not mx.issubdtype(input.dtype, mx.floating):
+        # The scale is float32 (torch's default dtype): an int input gives a float32 output,
+        # and fails in place, after `mul_(noise)` has written the masked input.
+        normalize = _block_normalizer(keep.sum(), keep.size, eps, mx.float32)
+        if inplace:
+            _result(input, masked, inplace)
+            _checks.raise_cannot_scale(input.dtype, alpha=False)
+        return masked * normalize
     normalize = _block_normalizer(keep.sum(), keep.size, eps, input.dtype)
-    return _result(input, input * keep.astype(input.dtype) * normalize, inplace)
+    return _result(input, masked * normalize, inplace)
 
 
 def _block_normalizer(kept: mx.array, numel: int, eps: float, dtype: mx.Dtype) -> mx.array:
@@ -165,7 +188,7 @@ def _apply(
     its shift for kept or dropped elements.
     """
     if select:
-        noise = mx.where(keep, constants[0].astype(input.dtype), 0)
+        noise = mx.where(keep, constants[0].astype(input.dtype), mx.array(0, input.dtype))
     else:
         noise = (keep * constants[0]).astype(input.dtype)  # the factor is finite: no 0 * inf
     if len(constants) == 1:

@@ -17,7 +17,7 @@ import math
 import secrets
 import struct
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -275,9 +275,18 @@ def get_rng_state() -> mx.array:
 
 
 def set_rng_state(state: mx.array) -> None:
-    """Restore both streams from an array returned by :func:`get_rng_state`."""
+    """Restore the random state from an array returned by :func:`get_rng_state` (5064 bytes:
+    both streams), or from torch's own state (5056 bytes: the torch-mode stream only; MLX's key
+    is left as it is).
+
+    Example::
+
+        >>> flashdrop.set_rng_state(compat.to_mlx(torch.get_rng_state()))  # torch's stream
+    """
     if not (
-        isinstance(state, mx.array) and state.dtype == mx.uint8 and state.shape == (STATE_BYTES,)
+        isinstance(state, mx.array)
+        and state.dtype == mx.uint8
+        and state.shape in ((STATE_BYTES,), (_TORCH_STATE_BYTES,))
     ):
         got = (
             f"{state.dtype} array of shape {state.shape}"
@@ -286,26 +295,57 @@ def set_rng_state(state: mx.array) -> None:
         )
         raise TypeError(
             f"set_rng_state expects the uint8 array of shape ({STATE_BYTES},) that "
-            f"flashdrop.get_rng_state() returns, but got {got}"
+            f"flashdrop.get_rng_state() returns, or torch's state of shape "
+            f"({_TORCH_STATE_BYTES},) as an mx.array (compat.to_mlx(torch.get_rng_state())), "
+            f"but got {got}"
         )
     data = np.asarray(state).tobytes()
     torch_generator.set_state(data[:_TORCH_STATE_BYTES])
+    if len(data) == _TORCH_STATE_BYTES:
+        return
     hi, lo = np.frombuffer(data[_TORCH_STATE_BYTES:], dtype="<u4")
     # MLX's key cannot be assigned; seeding with the 64-bit number (hi, lo) recreates it exactly.
     mx.random.seed((int(hi) << 32) | int(lo))
 
 
 @contextmanager
-def fork_rng() -> Iterator[None]:
+def fork_rng(
+    devices: Iterable[Any] | None = None,
+    enabled: bool = True,
+    _caller: str = "fork_rng",
+    _devices_kw: str = "devices",
+    device_type: str | None = None,
+) -> Iterator[None]:
     """Context manager: whatever is drawn inside, the random state is restored on exit.
 
+    ``torch.random.fork_rng``'s parameters and meaning, with torch's CPU generator standing for
+    the torch-mode stream and a device's generator for MLX's key (one key for every MLX device).
     Two calls made inside two separate ``fork_rng()`` blocks draw the same mask.
+
+    Args:
+        devices: the devices whose generators are forked besides the torch-mode stream, which
+            always is: ``None`` (all) or any non-empty iterable forks MLX's key too; an empty
+            one (``devices=[]``, torch's "CPU only") leaves MLX's key to run on. Default: ``None``
+        enabled: if ``False``, nothing is forked or restored. Default: ``True``
+        _caller, _devices_kw: internal to torch (the name in its warning); accepted, unused.
+        device_type: ``"meta"`` forks nothing, as in torch; any other value, or ``None``, the
+            generators above. Default: ``None``
+
+    Example::
+
+        >>> with flashdrop.fork_rng():
+        ...     y = F.dropout(x)  # the state after the block is the state before it
     """
+    if device_type == "meta" or not enabled:
+        yield
+        return
+    # A generator is read once, as torch does (it takes list(devices) before forking).
+    fork_mlx = devices is None or len(list(devices)) > 0
     state = get_rng_state()
     try:
         yield
     finally:
-        set_rng_state(state)
+        set_rng_state(state if fork_mlx else state[:_TORCH_STATE_BYTES])
 
 
 def next_mlx_key() -> mx.array | None:
@@ -326,13 +366,29 @@ def check_not_tracing(what: str = "dropout") -> None:
         )
 
 
-def bernoulli(shape: Sequence[int], q: float) -> mx.array:
+# Called with (shape, q, mode, mask) after every draw while flashdrop.testing.record_draws() is
+# active (through _record); empty otherwise, so that a draw costs one truth test more.
+_recorders: list[Callable[[tuple[int, ...], Any, str, mx.array | None], None]] = []
+
+
+def bernoulli(shape: Sequence[int], q: float | mx.array) -> mx.array:
     """A bool mask of ``shape``, True with probability ``q``, from the current mode's stream."""
     if _mode == "mlx":
-        return mx.random.bernoulli(q, shape, key=next_mlx_key())
-    check_not_tracing()
-    count = math.prod(shape)
-    return mx.array(torch_generator.bernoulli(count, q).reshape(shape))
+        mask = mx.random.bernoulli(q, shape, key=next_mlx_key())
+    else:
+        check_not_tracing()
+        # Reshaped by MLX: numpy stops at 64 dimensions, torch and MLX do not.
+        mask = mx.array(torch_generator.bernoulli(math.prod(shape), q)).reshape(shape)
+    if _recorders:
+        _record(shape, q, mask)
+    return mask
+
+
+def _record(shape: Sequence[int], q: float | mx.array | None, mask: mx.array | None) -> None:
+    """Report a draw to every recorder; ``q`` and ``mask`` are ``None`` for a draw that is not
+    a ``bernoulli``. Its caller names the draw unless a public function above it does."""
+    for record in tuple(_recorders):  # another thread may stop recording meanwhile
+        record(tuple(shape), q, _mode, mask)
 
 
 def compile(
@@ -346,6 +402,10 @@ def compile(
     A plain ``mx.compile`` bakes the random key in at trace time, so every call of the compiled
     function repeats one mask. This one passes ``mx.random.state`` in and out of the graph, so
     each call draws a fresh mask, exactly as the uncompiled function would.
+
+    While :func:`flashdrop.testing.record_draws` records, an mlx-mode call runs ``fn``
+    uncompiled, so that each draw is recorded with its mask: the same masks, outputs and random
+    state.
 
     Args:
         fn: the function to compile.
@@ -366,9 +426,19 @@ def compile(
         finally:
             _tracing.depth -= 1
 
-    return mx.compile(
+    compiled = mx.compile(
         traced,
         inputs=[mx.random.state, inputs],
         outputs=[mx.random.state, outputs],
         shapeless=shapeless,
     )
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if _recorders and _mode == "mlx":
+            # Recording (flashdrop.testing.record_draws): run eagerly, so that every draw is
+            # seen with its mask; the same masks, outputs and random state as compiled.
+            return fn(*args, **kwargs)
+        return compiled(*args, **kwargs)
+
+    return call

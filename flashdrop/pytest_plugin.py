@@ -10,12 +10,15 @@ installed (``-p no:flashdrop`` turns it off). It adds, and changes nothing else:
 - the option ``--flashdrop-seed N``: the seed of those fixtures (default 0), for example to rerun
   the statistical checks (:func:`flashdrop.testing.assert_statistically_equivalent`) with
   another seed;
-- the marker ``@pytest.mark.flashdrop_seed(N)``: the seed of one test, over the option.
+- the marker ``@pytest.mark.flashdrop_seed(N)``: the seed of one test, over the option;
+- under a test that :func:`flashdrop.testing.assert_same_as_torch` or
+  :func:`~flashdrop.testing.assert_statistically_equivalent` fails, a report section
+  "flashdrop: dropout draws" with both sides' draws side by side, ``!`` on those that differ.
 
 This module imports neither flashdrop's arrays nor torch: the fixtures do, when a test uses them.
 """
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
@@ -37,6 +40,22 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "flashdrop_seed(n): the seed the flashdrop_seed and torch_mode fixtures use in this test",
     )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, None]:
+    """Add both sides' draws to the report of a test a flashdrop.testing helper failed."""
+    outcome = yield
+    report = outcome.get_result()
+    error = call.excinfo.value if call.excinfo is not None else None
+    while error is not None:  # the helper's error, or one raised from it
+        table = getattr(error, "flashdrop_draws", None)
+        if table:
+            report.sections.append(("flashdrop: dropout draws (torch | port)", table))
+            return
+        error = error.__cause__ or error.__context__
 
 
 def _chosen_seed(request: pytest.FixtureRequest) -> int:

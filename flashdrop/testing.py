@@ -1,18 +1,23 @@
 """Check an MLX port's dropout against the torch original, in your own tests.
 
-- :func:`assert_same_as_torch`: the port gives torch's outputs bit for bit (or within
-  tolerances), call after call, from the same seed in flashdrop's ``"torch"`` random mode. On
-  failure it says which call, where, both values, and whether the dropout masks themselves differ.
+- :func:`assert_same_as_torch`: the port makes torch's dropout draws (shape, p and mask of each,
+  in order) and gives torch's outputs bit for bit (or within tolerances), call after call, from
+  the same seed in flashdrop's ``"torch"`` random mode. On failure it names the first draw that
+  differs, on both sides (op, shape, p, module, call site), or, when every draw agrees, the
+  positions where the outputs differ.
 - :func:`assert_statistically_equivalent`: in the default ``"mlx"`` mode, where masks differ by
-  design, the port's drop rate, mask structure and output moments match torch's over many calls,
-  with a stated false-failure rate.
+  design, the port makes torch's draws (shape and p) and its masks and outputs have torch's
+  statistics over many calls, with a stated false-failure rate.
+- :func:`record_draws` and :func:`record_torch_draws`: the records both compare, one
+  :class:`Draw` per draw; :func:`dropout_sites` lists a torch model's draws in call order.
 - :func:`seeded`: seed torch and flashdrop together, and restore both afterwards.
 
 The pytest plugin (:mod:`flashdrop.pytest_plugin`, active when flashdrop is installed) wraps
-:func:`seeded` in the fixtures ``flashdrop_seed`` and ``torch_mode``.
+:func:`seeded` in the fixtures ``flashdrop_seed`` and ``torch_mode``, and shows both sides'
+draws, side by side, under a test these helpers fail.
 
 torch is needed to run these helpers, not to import this module: it is loaded through
-:func:`compat.import_torch` on the first call.
+:func:`flashdrop.compat.import_torch` on the first call.
 """
 
 from __future__ import annotations
@@ -24,13 +29,26 @@ from typing import Any
 
 import mlx.core as mx
 import mlx.nn
+import numpy as np
 from mlx.utils import tree_flatten
 
-import compat
 import flashdrop
-from flashdrop.parity import _same
+from flashdrop import compat
+from flashdrop._recording import CallSite, Draw, record_draws
+from flashdrop.compat import record_torch_draws
+from flashdrop.compat.porting import _twin_for
+from flashdrop.parity.reference import _same
 
-__all__ = ["assert_same_as_torch", "assert_statistically_equivalent", "seeded"]
+__all__ = [
+    "CallSite",
+    "Draw",
+    "assert_same_as_torch",
+    "assert_statistically_equivalent",
+    "dropout_sites",
+    "record_draws",
+    "record_torch_draws",
+    "seeded",
+]
 
 Tensor = Any  # a torch.Tensor; torch is imported only when a helper runs
 
@@ -38,6 +56,11 @@ Tensor = Any  # a torch.Tensor; torch is imported only when a helper runs
 _SHOWN = 5
 # torch's dropout ops that drop to alpha dropout's value rather than to 0.
 _ALPHA_OPS = ("AlphaDropout", "FeatureAlphaDropout", "alpha_dropout", "feature_alpha_dropout")
+# flashdrop's ops that drop whole channels, found at channel_dim.
+_CHANNEL_OPS = ("dropout1d", "dropout2d", "dropout3d", "feature_alpha_dropout")
+# Two draws' p agree within this: torch's kernel sees 1 - (1 - p), flashdrop's mlx mode 1 - p
+# rounded to float32.
+_P_TOLERANCE = 1e-6
 
 
 @contextmanager
@@ -78,11 +101,15 @@ def assert_same_as_torch(
     rtol: float = 0.0,
     atol: float = 0.0,
 ) -> None:
-    """Assert that a port gives the torch original's outputs, call after call, from one seed.
+    """Assert that a port makes the torch original's draws and gives its outputs, from one seed.
 
     Seeds torch and flashdrop with ``seed`` (see :func:`seeded`), then calls ``torch_obj`` and
-    ``flashdrop_obj`` ``calls`` times each, in flashdrop's ``"torch"`` random mode, and compares
-    each call's outputs: bit for bit by default (NaN equals NaN), else with
+    ``flashdrop_obj`` ``calls`` times each, in flashdrop's ``"torch"`` random mode, recording
+    every draw on both sides (:func:`record_torch_draws`, :func:`record_draws`). Each call's
+    draws are compared first: their number, then for each draw in order its shape, as what it
+    draws (a channels-last ``(N, 1, 1, C)`` is torch's ``(N, C, 1, 1)``: the sizes other than
+    1 must be equal), its ``p`` (within rounding) and its mask. Only when every draw agrees are
+    the outputs compared: bit for bit by default (NaN equals NaN), else with
     ``|port - torch| <= atol + rtol * |torch|``. Every call gets fresh copies of ``inputs``, so
     in-place layers do not feed one call's output into the next. Modules run in whatever
     training or evaluation state they are in. The random states and mode are restored afterwards.
@@ -91,8 +118,8 @@ def assert_same_as_torch(
         torch_obj: a torch callable on CPU tensors: a dropout function or module, or a model.
         flashdrop_obj: its port, called on ``mlx.core.array`` inputs.
         inputs: the positional arguments of both. ``torch.Tensor`` and ``mx.array`` values are
-            given to torch as tensors and to the port as arrays (converted with :mod:`compat`,
-            bit for bit); anything else is passed to both as it is.
+            given to torch as tensors and to the port as arrays (converted with
+            :mod:`flashdrop.compat`, bit for bit); anything else is passed to both as it is.
         seed: the seed of both sides. Default: 0
         calls: how many consecutive calls to compare (each draws new masks). Default: 3
         rtol, atol: tolerances, for ports whose other layers round differently from torch's
@@ -102,11 +129,13 @@ def assert_same_as_torch(
     and shapes must be equal.
 
     Raises:
-        AssertionError: an output differs. The message names the call and the output, the first
-            differing positions with both values, and what the outputs' exact zeros (alpha
-            dropout's dropped value, for alpha dropout) say about the masks: "your port drops
-            different elements" or "same mask, different math". When both objects are modules
-            it also compares their dropout layers (:func:`compat.dropout_layers`).
+        AssertionError: a draw or an output differs. A draw: the message names the call and
+            the first draw that differs, with both sides' op, shape, p, module and call site
+            (or the draw of one side that has no counterpart on the other), and what may cause
+            it. An output: the message names the call and the output, the first differing
+            positions with both values, and says that the masks were the same ("same masks,
+            the math differs"). The error's ``flashdrop_draws`` attribute holds both sides'
+            draws as a table, which the pytest plugin shows.
         ValueError: ``calls`` is not a positive int, or a tolerance is negative.
 
     Example::
@@ -123,29 +152,31 @@ def assert_same_as_torch(
         raise ValueError(
             f"assert_same_as_torch: rtol and atol must be >= 0, but got rtol={rtol}, atol={atol}"
         )
-    torch = compat.import_torch()
     originals = _as_tensors(inputs)
     how = "bit for bit" if rtol == atol == 0 else f"within rtol={rtol}, atol={atol}"
     with seeded(seed, mode="torch"):
         for call in range(1, calls + 1):
             header = f"the port differs from torch at call {call} of {calls} (seed {seed})"
-            torch_args, port_args = _call_args(originals)
-            with torch.no_grad():
-                theirs = torch_obj(*torch_args)
-            for where, t, o in _paired(theirs, flashdrop_obj(*port_args), header):
+            theirs, ours, torch_draws, port_draws = _run_both(torch_obj, flashdrop_obj, originals)
+            table = _draw_table(torch_draws, port_draws)
+            verdict = _draws_verdict(torch_draws, port_draws, torch_obj, flashdrop_obj, True)
+            if verdict:
+                raise _failure(f"{header}: {verdict[0]}", verdict[1:], table)
+            for where, t, o in _paired(theirs, ours, header, table=table):
                 differ = _differing(t, o, rtol, atol)
                 if differ.any():
                     lines = [
-                        f"{header}: {int(differ.sum())} of {differ.numel()} elements of {where} "
-                        f"differ (compared {how}); first at",
                         *(
                             f"  {pos}: torch {_value(t, pos)}, port {_value(o, pos)}"
                             for pos in _positions(differ)
                         ),
-                        _mask_verdict(t, o, _is_alpha(torch_obj)),
-                        *_layers_verdict(torch_obj, flashdrop_obj),
+                        _same_masks(port_draws),
                     ]
-                    raise AssertionError("\n".join(lines))
+                    first = (
+                        f"{header}: {int(differ.sum())} of {differ.numel()} elements of {where} "
+                        f"differ (compared {how}); first at"
+                    )
+                    raise _failure(first, lines, table)
 
 
 def assert_statistically_equivalent(
@@ -158,15 +189,22 @@ def assert_statistically_equivalent(
 ) -> None:
     """Assert that a port drops like the torch original in flashdrop's default ``"mlx"`` mode.
 
-    In ``"mlx"`` mode the port draws its masks from MLX's generator, so its outputs differ from
-    torch's call by call; over many calls their distributions must not. Both sides are seeded
-    with ``seed`` (see :func:`seeded`) and called ``trials`` times on fresh copies of
-    ``inputs``. Each call's output (each output, for several) gives these statistics:
+    In ``"mlx"`` mode the port draws its masks from MLX's generator, so its masks and outputs
+    differ from torch's call by call; their plan and distributions must not. Both sides are
+    seeded with ``seed`` (see :func:`seeded`) and called ``trials`` times on fresh copies of
+    ``inputs``, recording every draw (:func:`record_torch_draws`, :func:`record_draws`).
 
-    - the drop rate: the fraction of exact zeros (for alpha dropout, of the most common value);
-    - for each dimension of size 2 or more, the fraction of neighbouring elements along it that
-      are dropped alike (the mask's structure: whole channels, rows, blocks);
-    - the mean and the variance of the finite output values.
+    First the plan: every call, both sides must make the same draws, in the same order, with
+    the same shapes (as what they draw: a channels-last ``(N, 1, 1, C)`` is torch's
+    ``(N, C, 1, 1)``) and ``p``; a different plan fails at once, naming the first draw that
+    differs, as :func:`assert_same_as_torch` does. Then these statistics, per call:
+
+    - for each draw, from its mask: the keep rate, and for each drawn dimension of size 2 or
+      more, the fraction of neighbouring values along it kept alike;
+    - for each output: the drop rate (the fraction of exact zeros; for alpha dropout, of the
+      most common value), for each dimension of size 2 or more the fraction of neighbouring
+      elements along it dropped alike (how the masks lie over the output: whole channels,
+      rows, blocks), and the mean and the variance of the finite values.
 
     Each statistic's mean over the calls is compared between the two sides with a two-sample
     z-test (Welch's: the difference of the means over the standard error estimated from both
@@ -177,21 +215,27 @@ def assert_statistically_equivalent(
     to torch fails with probability at most ``false_failure_rate`` (up to the normal
     approximation, which needs many calls: keep ``trials`` in the hundreds at least).
 
+    A mask applied along other axes than torch's, with the same shape drawn (a channels-last
+    port without ``channel_dim=-1`` whose H equals its C), shows only in the outputs'
+    statistics, which later layers can hide: :func:`assert_same_as_torch` catches it by
+    position.
+
     Args:
         torch_obj: a torch callable on CPU tensors: a dropout function or module, or a model.
         flashdrop_obj: its port, called on ``mlx.core.array`` inputs.
         inputs: as for :func:`assert_same_as_torch`.
         trials: calls per side. Default: 1000
-        false_failure_rate: the probability that the check fails a port whose outputs have
-            torch's distribution. Default: 1e-6
+        false_failure_rate: the probability that the check fails a port whose draws and
+            outputs have torch's distribution. Default: 1e-6
         seed: the seed of both sides; the ``flashdrop_seed`` fixture of the pytest plugin gives
             the one chosen with ``--flashdrop-seed`` or the ``flashdrop_seed`` marker.
             Default: 0
 
     Raises:
-        AssertionError: a statistic differs; the message lists every statistic with both
-            sides' means, their standard errors and the p-value, and marks those that failed.
-            Outputs of different structure, dtype or shape fail at once.
+        AssertionError: the plan differs (the message names the draw), or a statistic differs
+            (the message lists every statistic with both sides' means, their standard errors
+            and the p-value, and marks those that failed). Outputs of different structure,
+            dtype or shape fail at once.
         ValueError: ``trials`` is below 2, or ``false_failure_rate`` is not in (0, 1).
 
     Example::
@@ -208,23 +252,34 @@ def assert_statistically_equivalent(
             "assert_statistically_equivalent: false_failure_rate must be in (0, 1), "
             f"but got {false_failure_rate!r}"
         )
-    torch = compat.import_torch()
     originals = _as_tensors(inputs)
     alpha = _is_alpha(torch_obj)
-    # samples[(output, statistic)] = (torch's values, the port's values), one per call.
+    # samples[(where, statistic)] = (torch's values, the port's values), one per call.
     samples: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+
+    def add(where: str, theirs: dict[str, float], ours: dict[str, float]) -> None:
+        for name, value in theirs.items():
+            torch_values, port_values = samples.setdefault((where, name), ([], []))
+            torch_values.append(value)
+            port_values.append(ours[name])
+
     with seeded(seed, mode="mlx"):
         for call in range(1, trials + 1):
-            header = f"the port differs from torch at call {call} (seed {seed})"
-            torch_args, port_args = _call_args(originals)
-            with torch.no_grad():
-                theirs = torch_obj(*torch_args)
-            for where, t, o in _paired(theirs, flashdrop_obj(*port_args), header):
-                ours_stats = _statistics(o, alpha)
-                for name, value in _statistics(t, alpha).items():
-                    torch_values, port_values = samples.setdefault((where, name), ([], []))
-                    torch_values.append(value)
-                    port_values.append(ours_stats[name])
+            header = (
+                f"the port differs from torch at call {call} (seed {seed}, flashdrop in mlx mode)"
+            )
+            theirs, ours, torch_draws, port_draws = _run_both(torch_obj, flashdrop_obj, originals)
+            table = _draw_table(torch_draws, port_draws)
+            verdict = _draws_verdict(torch_draws, port_draws, torch_obj, flashdrop_obj, False)
+            if verdict:
+                raise _failure(f"{header}: {verdict[0]}", verdict[1:], table)
+            for i, (t, o) in enumerate(zip(torch_draws, port_draws, strict=True), 1):
+                if t.mask is not None:
+                    where = f"draw #{i} ({t.op} {t.shape})"
+                    drawn = t.drawn()
+                    add(where, _mask_statistics(t.keep(), drawn), _mask_statistics(o.keep(), drawn))
+            for where, t, o in _paired(theirs, ours, header, table=table):
+                add(where, _statistics(t, alpha), _statistics(o, alpha))
 
     threshold = false_failure_rate / max(len(samples), 1)
     rows, failed = [], 0
@@ -246,6 +301,37 @@ def assert_statistically_equivalent(
             "(Bonferroni, normal approximation). Mean ± standard error over the calls:"
         )
         raise AssertionError("\n".join([header, *rows]))
+
+
+def dropout_sites(torch_model: Callable[..., Any], *inputs: Any) -> list[Draw]:
+    """The draws a torch model makes in one call, in call order, with modules and call sites.
+
+    Runs ``torch_model(*inputs)`` once, without gradients, recording its draws
+    (:func:`record_torch_draws`): those of its dropout modules, and those no module list shows
+    (the dropout inside ``scaled_dot_product_attention``, ``MultiheadAttention`` and the RNNs,
+    ``F.dropout`` calls), in the order they are made. torch's random state is restored
+    afterwards. The model runs in the training state it is in: a model in eval mode draws
+    nothing.
+
+    Args:
+        torch_model: a torch module or callable on CPU tensors.
+        inputs: its positional arguments; ``mx.array`` values are converted to tensors.
+
+    Returns:
+        One :class:`Draw` per draw: ``op``, ``shape``, ``p``, ``module`` (its qualified name)
+        and ``site``.
+
+    Example::
+
+        >>> layer = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1)
+        >>> [(d.op, d.module) for d in dropout_sites(layer, torch.randn(5, 2, 8))]
+        [('multi_head_attention_forward', 'self_attn'), ('dropout', 'dropout1'),
+         ('dropout', 'dropout'), ('dropout', 'dropout2')]
+    """
+    torch = compat.import_torch()
+    with torch.random.fork_rng(devices=[]), torch.no_grad(), record_torch_draws() as draws:
+        torch_model(*_as_tensors(inputs))
+    return draws
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,7 +361,9 @@ def _kind(value: Any) -> str:
     return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
-def _paired(theirs: Any, ours: Any, header: str, where: str = "output") -> list[tuple]:
+def _paired(
+    theirs: Any, ours: Any, header: str, where: str = "output", table: str = ""
+) -> list[tuple]:
     """``(where, torch's tensor, the port's as a tensor)`` for each output, matched by position.
 
     Raises an AssertionError, prefixed with ``header``, when the two outputs do not have the same
@@ -284,30 +372,38 @@ def _paired(theirs: Any, ours: Any, header: str, where: str = "output") -> list[
     torch = compat.import_torch()
     if isinstance(theirs, torch.Tensor):
         if not isinstance(ours, mx.array):
-            raise AssertionError(
+            raise _failure(
                 f"{header}: {where} is a torch.Tensor from torch, but a {_kind(ours)} from the "
-                "port, where an mlx.core.array was expected"
+                "port, where an mlx.core.array was expected",
+                [],
+                table,
             )
         t, o = theirs.detach().cpu(), compat.to_torch(ours)
         if t.dtype != o.dtype or t.shape != o.shape:
-            raise AssertionError(
+            raise _failure(
                 f"{header}: {where} is {str(t.dtype)[6:]} of shape {tuple(t.shape)} from torch, "
-                f"but {str(o.dtype)[6:]} of shape {tuple(o.shape)} from the port"
+                f"but {str(o.dtype)[6:]} of shape {tuple(o.shape)} from the port",
+                [],
+                table,
             )
         return [(where, t, o)]
     keys = _keys(theirs)
     if keys is not None:
         if _keys(ours) != keys or isinstance(ours, dict) != isinstance(theirs, dict):
-            raise AssertionError(
+            raise _failure(
                 f"{header}: {where} is a {_kind(theirs)} of {len(theirs)} from torch, but "
-                f"a {_kind(ours)} from the port"
+                f"a {_kind(ours)} from the port",
+                [],
+                table,
             )
         pairs = []
         for key in keys:
-            pairs += _paired(theirs[key], ours[key], header, f"{where}[{key!r}]")
+            pairs += _paired(theirs[key], ours[key], header, f"{where}[{key!r}]", table)
         return pairs
     if theirs != ours:
-        raise AssertionError(f"{header}: {where} is {theirs!r} from torch, {ours!r} from the port")
+        raise _failure(
+            f"{header}: {where} is {theirs!r} from torch, {ours!r} from the port", [], table
+        )
     return []
 
 
@@ -344,7 +440,224 @@ def _value(t: Tensor, position: tuple[int, ...]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Masks and layers
+# Draws
+
+
+def _run_both(
+    torch_obj: Callable[..., Any], flashdrop_obj: Callable[..., Any], originals: list[Any]
+) -> tuple[Any, Any, list[Draw], list[Draw]]:
+    """One call of each side on fresh inputs: (torch's output, the port's, their draws)."""
+    torch = compat.import_torch()
+    torch_args, port_args = _call_args(originals)
+    with torch.no_grad(), record_torch_draws() as torch_draws:
+        theirs = torch_obj(*torch_args)
+    with record_draws() as port_draws:
+        ours = flashdrop_obj(*port_args)
+    return theirs, ours, torch_draws, port_draws
+
+
+def _failure(first: str, lines: list[str], table: str) -> AssertionError:
+    """The AssertionError of a helper: its message, and the draw table the plugin shows."""
+    error = AssertionError("\n".join([first, *lines]))
+    error.flashdrop_draws = table  # type: ignore[attr-defined]
+    return error
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else "twice" if n == 2 else f"{n} times"
+
+
+def _differs_in(t: Draw, o: Draw, masks: bool) -> str | None:
+    """How draw ``o`` differs from ``t``: ``None`` if it does not; else what differs."""
+    if (t.p is None) != (o.p is None) or (t.p is None and t.op != o.op):
+        return "kind"
+    if t.drawn() != o.drawn():
+        return "shape"
+    if t.p is not None and abs(t.p - o.p) > _P_TOLERANCE:
+        return "p"
+    if masks and t.mask is not None and not np.array_equal(t.keep(), o.keep()):
+        return "mask"
+    return None
+
+
+def _unmatched(longer: list[Draw], shorter: list[Draw]) -> list[int] | None:
+    """The draws of ``longer`` (0-based) left over when ``shorter`` is matched to it in order,
+    each draw to the first that agrees with it (shape and p); ``None`` if it cannot be."""
+    left, j = [], 0
+    for i, draw in enumerate(longer):
+        if j < len(shorter) and _differs_in(draw, shorter[j], False) is None:
+            j += 1
+        else:
+            left.append(i)
+    return left if j == len(shorter) else None
+
+
+def _draws_verdict(
+    theirs: list[Draw], ours: list[Draw], torch_obj: Any, port: Any, masks: bool
+) -> list[str]:
+    """Empty when the port made torch's draws; else the first line (after the header) and the
+    lines naming the first draw that differs, with hints."""
+    counts = f"torch drew {_times(len(theirs))}, the port {_times(len(ours))}"
+    if len(theirs) != len(ours):
+        longer, shorter = (theirs, ours) if len(theirs) > len(ours) else (ours, theirs)
+        left = _unmatched(longer, shorter)
+        if left is not None:
+            side, other = ("torch", "the port") if longer is theirs else ("the port", "torch")
+            label = "torch" if longer is theirs else "port "
+            others = ", ".join(f"#{i + 1}" for i in left[1:])
+            also = f" (nor have {side}'s {others})" if others else ""
+            first = f"{counts}; {side}'s draw #{left[0] + 1} has no counterpart in {other}{also}:"
+            lines = [f"  {label} #{left[0] + 1}: {longer[left[0]].describe()}"]
+            return [first, *lines, *_hints(theirs, ours, torch_obj, port, None, 0)]
+    else:
+        counts = f"torch and the port drew {_times(len(theirs))} each"
+    # With counts unequal, the shorter side is no subsequence of the longer: a draw differs.
+    i, how = next(
+        (
+            (i, how)
+            for i, (t, o) in enumerate(zip(theirs, ours, strict=False))
+            if (how := _differs_in(t, o, masks)) is not None
+        ),
+        (None, None),
+    )
+    if how is None:
+        return []
+    t, o = theirs[i], ours[i]
+    first = f"{counts}; draw #{i + 1} differs in {_difference(t, o, how)}:"
+    lines = [f"  torch #{i + 1}: {t.describe()}", f"  port  #{i + 1}: {o.describe()}"]
+    return [first, *lines, *_hints(theirs, ours, torch_obj, port, how, i)]
+
+
+def _difference(t: Draw, o: Draw, how: str) -> str:
+    """What differs between two draws, said with their values."""
+    if how == "kind":
+        kinds = ["a mask" if d.p is not None else f"a {d.op} draw" for d in (t, o)]
+        return f"kind (torch's is {kinds[0]}, the port's {kinds[1]})"
+    if how == "shape":
+        return f"shape ({_shape(t)} drawn by torch, {_shape(o)} by the port)"
+    if how == "p":
+        return f"p (torch {t.p:.6g}, port {o.p:.6g})"
+    theirs, ours = t.keep(), o.keep()
+    differ = np.flatnonzero(theirs != ours)
+    at = [tuple(int(k) for k in np.unravel_index(j, t.shape)) for j in differ[:_SHOWN]]
+    return (
+        f"its mask, with the same shape and p: {differ.size} of {theirs.size} values differ, "
+        f"first at {', '.join(map(str, at))} of torch's"
+    )
+
+
+def _shape(draw: Draw) -> str:
+    drawn = draw.drawn()
+    return str(draw.shape) if drawn == draw.shape else f"{draw.shape}, that is {drawn}"
+
+
+def _hints(
+    theirs: list[Draw], ours: list[Draw], torch_obj: Any, port: Any, how: str | None, i: int
+) -> list[str]:
+    """What may have caused the difference, from both sides' layers and draws."""
+    torch = compat.import_torch()
+    hints = []
+    if how == "shape" and ours[i].op in _CHANNEL_OPS:
+        hints.append(
+            "a channels-last port's channel dropout (dropout1d/2d/3d, feature_alpha_dropout) "
+            "needs channel_dim=-1"
+        )
+    if how == "mask":
+        hints.append(
+            "the same draw from another place in the stream: something before it drew from "
+            "torch's generator on one side only, or reseeded"
+        )
+    if len(ours) < len(theirs) and _is_module(port):
+        for name, module in _flashdrop_layers(port):
+            if _is_mlx_dropout(module):
+                hints.append(
+                    f"the port's {type(module).__name__} at {name!r} is mlx.nn's: it draws from "
+                    "MLX's stream, which flashdrop neither records nor keeps in step with "
+                    "torch's; use flashdrop.nn's (flashdrop.compat.port_dropout)"
+                )
+            elif not module.training:
+                hints.append(f"the port's {type(module).__name__} at {name!r} is in eval mode")
+    if len(theirs) < len(ours) and isinstance(torch_obj, torch.nn.Module):
+        hints += [
+            f"torch's {type(module).__name__} at {name!r} is in eval mode"
+            for name, module in compat.dropout_layers(torch_obj)
+            if not module.training
+        ]
+    if how == "p" and sorted(_plan(theirs)) == sorted(_plan(ours)):
+        hints.append("the port makes torch's draws in another order")
+    return hints
+
+
+def _plan(draws: list[Draw]) -> list[tuple]:
+    """Each draw's shape (as drawn) and p, rounded: what must match in both modes."""
+    return [(d.drawn(), None if d.p is None else round(d.p, 6)) for d in draws]
+
+
+def _same_masks(port_draws: list[Draw]) -> str:
+    """The verdict on the masks when every draw agreed and an output differs."""
+    if not port_draws:
+        return "no dropout draws on either side, so the math differs"
+    n = len(port_draws)
+    line = (
+        f"same masks, the math differs: the port made torch's {n} draw{'s' * (n > 1)} (shape, p "
+        "and mask of each), and computes something else with them"
+    )
+    if any(d.op in _CHANNEL_OPS for d in port_draws):
+        line += (
+            "; a channels-last port whose channel dropout lacks channel_dim=-1 draws torch's "
+            "masks when H == C, and applies them along the wrong axis"
+        )
+    return line
+
+
+def _draw_table(theirs: list[Draw], ours: list[Draw]) -> str:
+    """Both sides' draws side by side, one row per draw (``#i/j`` where a draw of one side has
+    no counterpart, ``-``), ``!`` where the two differ (in their masks too, unless a draw is
+    missing)."""
+
+    def cell(draw: Draw | None) -> str:
+        if draw is None:
+            return "-"
+        p = "" if draw.p is None else f" p={draw.p:.6g}"
+        where = "" if draw.module is None else f" {draw.where()}"
+        site = f" {draw.site}" if draw.site else ""
+        return f"{draw.op} {draw.shape}{p}{where}{site}"
+
+    rows = []
+    pairs = _aligned(theirs, ours)
+    # With a draw missing on one side, the masks after it come from elsewhere in the stream.
+    masks = all(i is not None and j is not None for i, j in pairs)
+    for i, j in pairs:
+        t = None if i is None else theirs[i]
+        o = None if j is None else ours[j]
+        same = t is not None and o is not None and _differs_in(t, o, masks) is None
+        number = (
+            f"#{i + 1}"
+            if i == j
+            else f"#{'-' if i is None else i + 1}/{'-' if j is None else j + 1}"
+        )
+        rows.append((f"{'' if same else '!'}{number}", cell(t), cell(o)))
+    rows.insert(0, ("", "torch", "port"))
+    widths = [max(len(row[k]) for row in rows) for k in range(2)]
+    return "\n".join(f"{a:>{widths[0]}}  {b:<{widths[1]}} | {c}" for a, b, c in rows)
+
+
+def _aligned(theirs: list[Draw], ours: list[Draw]) -> list[tuple[int | None, int | None]]:
+    """Pairs of indices, torch's and the port's, with ``None`` against a draw of one side that
+    has no counterpart on the other (when one side's draws are the other's with some left out),
+    else draw against draw in order."""
+    n = max(len(theirs), len(ours))
+    if len(theirs) != len(ours):
+        longer, shorter = (theirs, ours) if len(theirs) > len(ours) else (ours, theirs)
+        left = _unmatched(longer, shorter)
+        if left is not None:
+            pairs, k = [], 0
+            for i in range(len(longer)):
+                pair = (i, None) if i in left else (i, k)
+                k += i not in left
+                pairs.append(pair if longer is theirs else pair[::-1])
+            return pairs
+    return [(i if i < len(theirs) else None, i if i < len(ours) else None) for i in range(n)]
 
 
 def _is_alpha(torch_obj: Any) -> bool:
@@ -365,29 +678,6 @@ def _dropped(t: Tensor, alpha: bool) -> Tensor:
     return t.double() == values[counts.argmax()]
 
 
-def _mask_verdict(t: Tensor, o: Tensor, alpha: bool) -> str:
-    """What the outputs say about the two masks."""
-    how = "most common value (alpha dropout's dropped value)" if alpha else "exact zeros"
-    theirs, ours = _dropped(t, alpha), _dropped(o, alpha)
-    if not (theirs.any() or ours.any()):
-        return (
-            f"masks: neither output has {how}, so the masks cannot be read from it (is dropout "
-            "followed by other layers?); check the dropout layers one by one"
-        )
-    disagree = theirs != ours
-    counts = f"torch dropped {int(theirs.sum())} of {t.numel()}, the port {int(ours.sum())}"
-    if disagree.any():
-        return (
-            f"masks, read from each output's {how}: {counts}, differing at "
-            f"{int(disagree.sum())} positions, first {_positions(disagree)}: "
-            "your port drops different elements"
-        )
-    return (
-        f"masks, read from each output's {how}: {counts}, at the same positions: "
-        "same mask, different math"
-    )
-
-
 def _is_module(value: Any) -> bool:
     return isinstance(value, mlx.nn.Module)
 
@@ -397,7 +687,7 @@ def _flashdrop_layers(model: mlx.nn.Module) -> list[tuple[str, mlx.nn.Module]]:
     found = []
 
     def visit(name: str, module: mlx.nn.Module) -> None:
-        if compat._twin_for(type(module)) is not None or _is_mlx_dropout(module):
+        if _twin_for(type(module)) is not None or _is_mlx_dropout(module):
             found.append((name, module))
         for child_name, child in tree_flatten(module.children(), is_leaf=_is_module):
             visit(f"{name}.{child_name}" if name else child_name, child)
@@ -410,51 +700,6 @@ def _is_mlx_dropout(module: Any) -> bool:
     """MLX's own dropout layers, which draw from MLX's stream even in flashdrop's torch mode."""
     cls = type(module)
     return cls.__module__.startswith("mlx.nn") and cls.__name__.startswith("Dropout")
-
-
-def _settings(module: Any) -> str:
-    """``Class(settings)``, with the settings port_dropout copies, and ``(eval)`` if so."""
-    twin = compat._twin_for(type(module))
-    if twin is None:  # an MLX dropout layer
-        return f"mlx.nn.{type(module).__name__}"
-    settings = ", ".join(f"{s}={getattr(module, s)!r}" for s in twin.settings)
-    return f"{twin.name}({settings}){'' if module.training else ' (eval)'}"
-
-
-def _layers_verdict(torch_obj: Any, flashdrop_obj: Any) -> list[str]:
-    """When both are modules: how their dropout layers compare (registration order)."""
-    torch = compat.import_torch()
-    if not (isinstance(torch_obj, torch.nn.Module) and _is_module(flashdrop_obj)):
-        return []
-    sides = compat.dropout_layers(torch_obj), _flashdrop_layers(flashdrop_obj)
-    theirs, ours = ([_settings(m) for _, m in side] for side in sides)
-    listed = [
-        ", ".join(f"{_settings(m)} at {n!r}" if n else _settings(m) for n, m in side)
-        for side in sides
-    ]
-    if theirs == ours:
-        line = f"dropout layers: the same on both sides, in the same order: {listed[1]}"
-        if any(getattr(m, "channel_dim", None) == 1 for _, m in sides[1]):
-            line += "; if the port is channels last, its channel layers need channel_dim=-1"
-        return [line]
-    if sorted(theirs) == sorted(ours):
-        verdict = "the port has torch's dropout layers in another order"
-    elif len(theirs) != len(ours):
-        verdict = f"torch has {len(theirs)} dropout layers, the port {len(ours)}"
-    else:
-        i = next(i for i, (a, b) in enumerate(zip(theirs, ours, strict=True)) if a != b)
-        verdict = f"they differ first at #{i + 1}: torch {theirs[i]}, port {ours[i]}"
-    lines = [
-        f"dropout layers (registration order): {verdict}",
-        f"  torch: {listed[0] or 'none'}",
-        f"  port:  {listed[1] or 'none'}",
-    ]
-    if any(_is_mlx_dropout(m) for _, m in sides[1]):
-        lines.append(
-            "  mlx.nn's dropout layers draw from MLX's stream, never torch's: use flashdrop.nn's "
-            "(compat.port_dropout)"
-        )
-    return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -474,6 +719,18 @@ def _statistics(t: Tensor, alpha: bool) -> dict[str, float]:
     finite = x[x.isfinite()].double()
     stats["mean"] = float(finite.mean()) if finite.numel() else 0.0
     stats["variance"] = float(finite.var(unbiased=False)) if finite.numel() else 0.0
+    return stats
+
+
+def _mask_statistics(keep: np.ndarray, drawn: tuple[int, ...]) -> dict[str, float]:
+    """One call's statistics of one draw's mask, laid out as ``drawn`` (the same keys for
+    equal shapes)."""
+    keep = keep.reshape(drawn)
+    stats = {"keep rate": float(keep.mean()) if keep.size else 0.0}
+    for dim, size in enumerate(drawn):
+        if size > 1:
+            alike = np.take(keep, range(size - 1), dim) == np.take(keep, range(1, size), dim)
+            stats[f"neighbours along drawn dim {dim} kept alike"] = float(alike.mean())
     return stats
 
 

@@ -6,7 +6,9 @@ Run from the repository root (flashdrop, mlx, numpy and torch installed)::
     python scripts/bench.py                    # the full run: a few minutes
     python scripts/bench.py --quick            # fewer rounds, no 16M workloads: well under a minute
     python scripts/bench.py --json out.json    # also write every figure to out.json
-    python scripts/bench.py --only 4M "1M"     # only the workloads whose name contains a text
+    python scripts/bench.py --only sdpa 1M     # only the workloads named with "sdpa" or "1M"
+    python scripts/bench.py --markdown docs/performance.md   # the docs' table, from this run
+    python scripts/bench.py --from-json out.json --markdown docs/performance.md  # no new run
 
 What is compared on each workload (the table ``WORKLOADS``):
 
@@ -19,6 +21,10 @@ What is compared on each workload (the table ``WORKLOADS``):
   (and ``OMP_WAIT_POLICY=PASSIVE`` unless set otherwise: see the comment at the imports);
 - ``flashdrop-torch-mode``: flashdrop in "torch" mode, which emulates torch's CPU mt19937 stream
   on the host with numpy (it cannot be compiled);
+- on the attention workloads (``scaled_dot_product_attention`` with q = k = v, all timed the
+  same way), ``mlx.nn`` is MLX's own way: with ``dropout_p=0.1``, attention written by hand
+  (``q @ k^T * scale``, ``mx.softmax``, ``mlx.nn.Dropout``, ``@ v``); with ``dropout_p=0``,
+  ``mx.fast.scaled_dot_product_attention``. Their GB/s count q once and the output once;
 - on the channel workloads, ``flashdrop-mlx-element``: flashdrop's element ``F.dropout`` on the
   very same input, the reference of the channel-dropout target; and ``mlx-times-2``, a bare
   ``mx.eval(x * 2)`` on it: one elementwise op writing the output, the floor of channel dropout.
@@ -48,9 +54,15 @@ Method:
   time, which bounds the channel ratio from below.
 - Nothing here asserts speed; the "targets" section prints each goal, the measured ratio and
   whether it is met in this run.
+
+``--markdown FILE`` writes the results as Markdown tables, with the machine, the versions and the
+date, between the lines ``<!-- bench.py --markdown: begin -->`` and ``<!-- bench.py --markdown:
+end -->`` of FILE (the rest of FILE is left as it is; a FILE without those lines is refused, a
+missing FILE is created): the documentation's table is always one run's output, never typed in.
 """
 
 import argparse
+import datetime
 import gc
 import json
 import os
@@ -105,6 +117,28 @@ class Kind:
     uniform_input: bool = False  # inputs in [0, 1) (probabilities) rather than normal values
 
 
+ATTENTION_P = 0.1  # dropout_p of the attention workload with dropout
+
+
+class HandWrittenAttention(mlx.nn.Module):
+    """Attention as one writes it in MLX: scores, softmax, ``mlx.nn.Dropout``, weighted sum."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.dropout = mlx.nn.Dropout(p)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        scores = (x @ x.swapaxes(-1, -2)) * (x.shape[-1] ** -0.5)
+        return self.dropout(mx.softmax(scores, axis=-1)) @ x
+
+
+class FastAttention(mlx.nn.Module):
+    """``mx.fast.scaled_dot_product_attention`` (no dropout)."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return mx.fast.scaled_dot_product_attention(x, x, x, scale=x.shape[-1] ** -0.5)
+
+
 KINDS = {
     "element": Kind(
         flashdrop=lambda x: F.dropout(x, P),
@@ -156,6 +190,20 @@ KINDS = {
     "bernoulli": Kind(
         flashdrop.bernoulli, torch.bernoulli, "torch.bernoulli", None, uniform_input=True
     ),
+    "attention": Kind(
+        flashdrop=lambda x: F.scaled_dot_product_attention(x, x, x, dropout_p=ATTENTION_P),
+        torch=lambda t: TF.scaled_dot_product_attention(t, t, t, dropout_p=ATTENTION_P),
+        torch_label="torch F.sdpa",
+        mlx_nn=lambda: HandWrittenAttention(ATTENTION_P),
+        mlx_nn_label="by hand, mlx.nn.Dropout",
+    ),
+    "attention-no-dropout": Kind(
+        flashdrop=lambda x: F.scaled_dot_product_attention(x, x, x),
+        torch=lambda t: TF.scaled_dot_product_attention(t, t, t),
+        torch_label="torch F.sdpa",
+        mlx_nn=FastAttention,
+        mlx_nn_label="mx.fast.sdpa",
+    ),
 }
 DRAWS = ("rand", "randn", "normal", "randint", "randperm", "bernoulli")
 
@@ -187,6 +235,10 @@ WORKLOADS = (
     Workload("per call (32,128) f32", "element", (32, 128), "float32", 3000, 300),
     Workload("dropout 4M f32", "element", (1 << 22,), "float32", 21, 3),
     *(Workload(f"{draw} 1M", draw, (1 << 20,), "float32", 11, 2) for draw in DRAWS),
+    Workload("sdpa p=0.1 (8,8,256,64) f32", "attention", (8, 8, 256, 64), "float32", 21, 3),
+    Workload(
+        "sdpa p=0 (8,8,256,64) f32", "attention-no-dropout", (8, 8, 256, 64), "float32", 21, 3
+    ),
 )
 
 
@@ -224,6 +276,10 @@ TARGETS = (
            "dropout2d (32,256,64,64) f32", FD_MLX, FD_ELEMENT, 0.3),
     Target("  the same, MLX buffer cache 1 GiB (this workload only)",
            "dropout2d, MLX cache 1 GiB", FD_MLX, FD_ELEMENT, 0.3),
+    Target("sdpa dropout_p=0.1 <= 1.0x by hand with mlx.nn.Dropout",
+           "sdpa p=0.1 (8,8,256,64) f32", FD_MLX, MLX_NN, 1.0),
+    Target("sdpa dropout_p=0 <= 1.1x mx.fast.scaled_dot_product_attention",
+           "sdpa p=0 (8,8,256,64) f32", FD_MLX, MLX_NN, 1.1),
 )  # fmt: skip
 
 
@@ -456,7 +512,8 @@ def format_ratio(ratio: float | None) -> str:
 
 def print_report(report: dict) -> None:
     m = report["machine"]
-    print(f"flashdrop {m['flashdrop']} dropout benchmark (p = {P}){' --quick' * report['quick']}")
+    quick = " --quick" * report["quick"]
+    print(f"flashdrop {m['flashdrop']} dropout benchmark (p = {P} but where named){quick}")
     print(f"machine: {m['platform']}, {m['machine']}, {m['cpu_count']} CPUs, python {m['python']}")
     print(
         f"mlx {m['mlx']} on {m['mlx_device']} (buffer cache limit "
@@ -500,19 +557,136 @@ def print_report(report: dict) -> None:
         print(f"  {t['text']:<58} limit {t['limit']:.2f}x  measured {measured:>6}  {status}")
 
 
+# --- Markdown ---------------------------------------------------------------------------------
+
+MARKDOWN_BEGIN = "<!-- bench.py --markdown: begin -->"
+MARKDOWN_END = "<!-- bench.py --markdown: end -->"
+
+# The table's columns: implementation key, title, and the key its ratio in parentheses is to.
+MARKDOWN_COLUMNS = (
+    (FD_MLX, "flashdrop mlx eager", MLX_NN),
+    (FD_COMPILED, "flashdrop compiled", MLX_NN),
+    (MLX_NN, "`mlx.nn`", None),
+    (TORCH, "torch CPU", None),
+    (FD_TORCH_MODE, "flashdrop torch mode", TORCH),
+    (FD_ELEMENT, "element dropout, same input", None),
+    (MLX_TIMES_2, "`x * 2`, same input", None),
+)
+
+
+def _markdown_time(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} us"
+    return f"{seconds * 1e3:.3g} ms"
+
+
+def markdown_report(report: dict) -> str:
+    """The report as Markdown: how and where it was measured, the times, the targets."""
+    m = report["machine"]
+    run = (
+        "a --quick run: few rounds, no 16M workloads, not a measurement to quote"
+        if report["quick"]
+        else f"a full run, {report['total_s']:.0f} s"
+    )
+    lines = [
+        f"Measured {report['date']} by `python scripts/bench.py --markdown` ({run}), p = "
+        f"{report['p']}, on {m['platform']} ({m['machine']}, {m['cpu_count']} CPUs), Python "
+        f"{m['python']}, mlx {m['mlx']} on {m['mlx_device']} (buffer cache limit "
+        f"{m['mlx_cache_limit_bytes'] / 2**20:.0f} MiB), torch {m['torch']} "
+        f"({m['torch_threads']} threads, OMP_WAIT_POLICY={m['omp_wait_policy']}), numpy "
+        f"{m['numpy']}, flashdrop {m['flashdrop']}. Memory copy of 16M float32: "
+        + ", ".join(f"{name} {gbps:.1f} GB/s" for name, gbps in report["copy_gbps"].items())
+        + ".",
+        "",
+        "Median time per call; in parentheses, the median of per-round ratios to the column "
+        "named: flashdrop's mlx mode to `mlx.nn`, its torch mode to torch.",
+        "",
+    ]
+    by_workload: dict[str, dict[str, dict]] = {}
+    for row in report["rows"]:
+        by_workload.setdefault(row["workload"], {})[row["impl"]] = row
+    columns = [c for c in MARKDOWN_COLUMNS if any(c[0] in w for w in by_workload.values())]
+    lines.append("| workload | " + " | ".join(title for _, title, _ in columns) + " |")
+    lines.append("| --- " * (len(columns) + 1) + "|")
+    for workload, rows in by_workload.items():
+        cells = []
+        for key, _, reference in columns:
+            row = rows.get(key)
+            if row is None:
+                cells.append("-")
+                continue
+            cell = _markdown_time(row["median_s"])
+            if reference is not None and reference in row["ratios"]:
+                cell += f" ({row['ratios'][reference]:.2f}x)"
+            cells.append(cell)
+        lines.append(f"| {workload} | " + " | ".join(cells) + " |")
+    lines += ["", "| target | limit | measured | met |", "| --- | --- | --- | --- |"]
+    for t in report["targets"]:
+        if t["met"] is None:
+            measured, met = "-", "not measured"
+        else:
+            measured, met = f"{t['measured']:.2f}x", "yes" if t["met"] else "**no**"
+        lines.append(f"| {t['text'].strip()} | {t['limit']:.2f}x | {measured} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_slot(path: str) -> tuple[str, str]:
+    """What ``path`` holds before and after its markers ("" and "\\n" for a missing file).
+
+    Raises:
+        ValueError: ``path`` exists but lacks the two marker lines, in that order.
+    """
+    if not os.path.exists(path):
+        return "", "\n"
+    with open(path) as f:
+        text = f.read()
+    begin, end = text.find(MARKDOWN_BEGIN), text.find(MARKDOWN_END)
+    if begin < 0 or end < begin:
+        raise ValueError(
+            f"{path} has no {MARKDOWN_BEGIN!r} ... {MARKDOWN_END!r} lines to write between"
+        )
+    return text[:begin], text[end + len(MARKDOWN_END) :]
+
+
+def write_markdown(path: str, report: dict) -> None:
+    """Put the Markdown report between the markers of ``path``, or create ``path`` with them."""
+    before, after = markdown_slot(path)
+    with open(path, "w") as f:
+        f.write(f"{before}{MARKDOWN_BEGIN}\n{markdown_report(report)}{MARKDOWN_END}{after}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, no 16M workloads")
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
     parser.add_argument(
-        "--only",
-        metavar="TEXT",
-        nargs="+",
-        help="run only the workloads whose name contains one of these texts",
+        "--only", metavar="TEXT", nargs="+", help="only the workloads whose name has a TEXT"
+    )
+    parser.add_argument(
+        "--markdown",
+        metavar="FILE",
+        help="also write the results as Markdown tables between the bench.py markers of FILE",
+    )
+    parser.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="run nothing: take the results of an earlier --json FILE (with --markdown)",
     )
     args = parser.parse_args(argv)
+    if args.markdown:
+        try:
+            markdown_slot(args.markdown)  # refused now, not after the run
+        except ValueError as error:
+            parser.error(str(error))
+    if args.from_json:
+        if not args.markdown:
+            parser.error("--from-json needs --markdown")
+        with open(args.from_json) as f:
+            write_markdown(args.markdown, json.load(f))
+        return 0
 
     machine = machine_info()
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     flashdrop.set_rng_mode("mlx")
     flashdrop.manual_seed(0)
     started = time.perf_counter()
@@ -528,6 +702,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {w.name}: {rounds} rounds, {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
     report = {
+        "date": date,
         "machine": machine,
         "quick": args.quick,
         "p": P,
@@ -541,6 +716,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
+    if args.markdown:
+        write_markdown(args.markdown, report)
     return 0
 
 

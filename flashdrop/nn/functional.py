@@ -9,14 +9,24 @@ is the Python layer (argument checks, warnings, unbatched inputs); the masks and
 drawn and applied in one place, :mod:`flashdrop._dropout`, and in torch mode give the bits the
 original gives on torch's CPU after the same seed.
 
+Arguments are taken as torch takes them: p is range-checked as given, then converted to a Python
+float as torch's argument parser converts it (refusing, with torch's ``TypeError``, what torch
+refuses); the six torch functions require ``training`` to be a bool. Nothing after the conversion
+sees p as given (see docs/argument-contract.md).
+
+:func:`scaled_dot_product_attention` is torch's, with the attention weights dropped by the same
+dropout (see docs/attention-and-rnns.md).
+
 ``inplace=True`` writes the result into the input array object itself (every reference to it
 sees the new values) and returns it. MLX has no views: ``F.dropout(x[0], inplace=True)`` writes
 into the temporary ``x[0]``, never into ``x``.
 """
 
+import math
+
 import mlx.core as mx
 
-from flashdrop import _checks, _dropout
+from flashdrop import _attention, _checks, _dropout, _random
 
 __all__ = [
     "alpha_dropout",
@@ -29,6 +39,7 @@ __all__ = [
     "dropout3d",
     "feature_alpha_dropout",
     "locked_dropout",
+    "scaled_dot_product_attention",
     "stochastic_depth",
 ]
 
@@ -51,6 +62,7 @@ def dropout(
         >>> y = F.dropout(mx.ones((2, 4)), p=0.5)
     """
     _checks.check_args("dropout", input, p)
+    p, training = _checks.vf_args("dropout", p, training)
     return _dropout.dropout(input, p, training, inplace)
 
 
@@ -68,6 +80,7 @@ def alpha_dropout(
         inplace: If set to ``True``, will do this operation in-place. Default: ``False``
     """
     _checks.check_args("alpha_dropout", input, p)
+    p, training = _checks.vf_args("alpha_dropout", p, training)
     return _dropout.dropout(input, p, training, inplace, alpha=True)
 
 
@@ -96,6 +109,7 @@ def dropout1d(
     _checks.check_args("dropout1d", input, p)
     _checks.check_channel_dim("dropout1d", channel_dim)
     _checks.check_dropout1d_dims(input.ndim)
+    p, training = _checks.vf_args("feature_dropout", p, training)
     return _dropout.dropout(
         input, p, training, inplace, feature=True, batched=input.ndim == 3, channel_dim=channel_dim
     )
@@ -131,6 +145,7 @@ def dropout2d(
     _checks.warn_unexpected_dims("dropout2d", input.ndim, spatial=2)
     if input.ndim == 3 and channel_dim == 1:
         _checks.warn_dropout2d_as_1d()
+    p, training = _checks.vf_args("feature_dropout", p, training)
     batched = channel_dim == 1 or input.ndim != 3
     return _dropout.dropout(
         input, p, training, inplace, feature=True, batched=batched, channel_dim=channel_dim
@@ -162,6 +177,7 @@ def dropout3d(
     _checks.check_args("dropout3d", input, p)
     _checks.check_channel_dim("dropout3d", channel_dim)
     _checks.warn_unexpected_dims("dropout3d", input.ndim, spatial=3)
+    p, training = _checks.vf_args("feature_dropout", p, training)
     return _dropout.dropout(
         input, p, training, inplace, feature=True, batched=input.ndim == 5, channel_dim=channel_dim
     )
@@ -192,6 +208,7 @@ def feature_alpha_dropout(
     """
     _checks.check_args("feature_alpha_dropout", input, p)
     _checks.check_channel_dim("feature_alpha_dropout", channel_dim)
+    p, training = _checks.vf_args("feature_alpha_dropout", p, training)
     return _dropout.dropout(
         input, p, training, inplace, feature=True, alpha=True, channel_dim=channel_dim
     )
@@ -217,6 +234,7 @@ def stochastic_depth(input: mx.array, p: float, mode: str, training: bool = True
     _checks.check_array(input, "stochastic_depth")
     _checks.check_drop_probability(p)
     _checks.check_stochastic_depth_mode(mode)
+    p = _checks.to_float(p, "stochastic_depth", "p", 2)
     if not training or p == 0.0:
         return input
     # "row": one draw per sample; "batch": one draw for the whole input.
@@ -245,6 +263,7 @@ def drop_path(
     """
     _checks.check_array(x, "drop_path")
     _checks.check_drop_probability(drop_prob)
+    drop_prob = _checks.to_float(drop_prob, "drop_path", "drop_prob", 2)
     if drop_prob == 0.0 or not training:
         return x
     return _dropout.drop(x, _per_sample("drop_path", x), drop_prob, scale_by_keep)
@@ -324,6 +343,7 @@ def _drop_block(
     _checks.check_array(input, fn)
     _checks.check_drop_probability(p, end=".")
     _checks.check_drop_block_dims(fn, input.ndim, ndim)
+    p = _checks.to_float(p, fn, "p", 2)
     if not training or p == 0.0:
         return input
     return _dropout.drop_block(input, p, block_size, inplace, eps)
@@ -350,10 +370,108 @@ def locked_dropout(
         >>> y = F.locked_dropout(mx.ones((35, 8, 400)), p=0.3)
     """
     _checks.check_args("locked_dropout", input, p)
+    p = _checks.to_float(p, "locked_dropout", "p", 2)
     _checks.check_p_is_probability(p)
     _checks.check_locked_dropout_dims(input.ndim)
     if not training or p == 0:
         return input
     time_axis = 1 if batch_first and input.ndim == 3 else 0
     noise_shape = (*input.shape[:time_axis], 1, *input.shape[time_axis + 1 :])
-    return _dropout.drop(input, noise_shape, p)
+    return _dropout.drop(input, noise_shape, p, true_divide=True)
+
+
+def scaled_dot_product_attention(
+    query: mx.array,
+    key: mx.array,
+    value: mx.array,
+    attn_mask: mx.array | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    *,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> mx.array:
+    r"""Scaled dot-product attention with torch's dropout of the attention weights.
+
+    Computes :math:`\text{softmax}(Q K^T \cdot \text{scale} + \text{mask})\, V`, the weights
+    dropped with probability :attr:`dropout_p` (the survivors scaled by
+    :math:`\frac{1}{1-p}`), as torch 2.13 does on the CPU: the dropout is a
+    :func:`dropout` of the (N, ..., H, L, S) weights, so in "torch" random mode its mask is
+    torch's bit for bit and torch's generator advances as it does in torch. Always in training
+    mode, as in torch: pass ``dropout_p=0.0`` for evaluation. Without dropout,
+    ``mx.fast.scaled_dot_product_attention`` computes it where its results are torch's.
+
+    A negative or NaN :attr:`dropout_p` raises a ``ValueError`` (torch silently applies no
+    dropout); above 1 raises torch's ``RuntimeError``.
+
+    Args:
+        query: :math:`(N, ..., H_q, L, E)`.
+        key: :math:`(N, ..., H, S, E)`.
+        value: :math:`(N, ..., H, S, E_v)`.
+        attn_mask: broadcastable to :math:`(N, ..., H_q, L, S)`: bool (``True`` takes part in
+            attention) or float (added to the scores; float32 or the query's dtype).
+            Default: ``None``
+        dropout_p: probability of an attention weight to be zeroed. Default: 0.0
+        is_causal: a lower-triangular (top-left aligned) mask; not with ``attn_mask``.
+            Default: ``False``
+        scale: the scores' factor. Default: :math:`\frac{1}{\sqrt{E}}`
+        enable_gqa: grouped-query attention: :math:`H_q` a multiple of the key's and value's
+            heads, each of which serves a group of consecutive query heads. Default: ``False``
+
+    Shape:
+        - Output: :math:`(N, ..., H_q, L, E_v)`, the batch axes broadcast as in torch; the
+          query's dtype. float16 and bfloat16 are computed in float32, as in torch.
+
+    Example::
+
+        >>> q = k = v = mx.random.normal((8, 4, 16, 32))
+        >>> out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.1, is_causal=True)
+    """
+    dropout_p, is_causal, scale, enable_gqa = _checks.sdpa_args(
+        query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa
+    )
+    _checks.check_sdpa_dropout_p(dropout_p)
+    _checks.check_sdpa_inputs(query, key, value, attn_mask)
+    _checks.check_sdpa_not_causal_and_mask(is_causal, attn_mask)
+    if enable_gqa:
+        for array in (query, key, value):
+            _checks.check_heads_axis(array.ndim)
+        _checks.check_gqa_heads(query.shape[-3], key.shape[-3], value.shape[-3])
+        key, value = _attention.expand_heads(query, key), _attention.expand_heads(query, value)
+
+    fn = "scaled_dot_product_attention"
+    what = f"query {query.shape} and key {key.shape} have batch axes that do not broadcast"
+    batch = _checks.broadcast_shapes(query.shape[:-2], key.shape[:-2], what)
+    _checks.check_sdpa_matmul(
+        fn, query.shape, key.swapaxes(-1, -2).shape, "query and key must have one embedding size E"
+    )
+    scores_shape = (*batch, query.shape[-2], key.shape[-2])
+    if attn_mask is not None:
+        _checks.check_mask_shape(attn_mask.shape, scores_shape)
+    floating = mx.issubdtype(query.dtype, mx.floating)
+    if query.dtype == mx.complex64:
+        _checks.raise_sdpa_complex()
+
+    if floating and dropout_p != 0:
+        weights = _attention.scores(query, key, attn_mask, is_causal, scale)
+        weights = _dropout.dropout(weights, dropout_p, True, False)
+    elif not floating:
+        # torch fails on these only after the dropout: its check and draw happen first.
+        _checks.check_p_is_probability(dropout_p)
+        if 0 < dropout_p < 1 and math.prod(scores_shape):
+            _random.bernoulli(scores_shape, 1 - dropout_p)
+    what = (
+        f"the weights {scores_shape} and value {value.shape} have batch axes that do not broadcast"
+    )
+    _checks.broadcast_shapes(scores_shape[:-2], value.shape[:-2], what)
+    _checks.check_sdpa_matmul(
+        fn, scores_shape, value.shape, "key and value must have one sequence length S"
+    )
+    if not floating:
+        _checks.raise_sdpa_not_floating(query.dtype)
+    if dropout_p == 0:
+        out = _attention.fast(query, key, value, attn_mask, is_causal, scale)
+        if out is not None:
+            return out
+        weights = _attention.scores(query, key, attn_mask, is_causal, scale)
+    return _attention.weighted_sum(weights, value, query.dtype)

@@ -8,6 +8,8 @@ Each is a docstring, its arguments' checks and a one-line ``forward`` into
 model around them.
 """
 
+from typing import Any
+
 import mlx.core as mx
 import mlx.nn
 
@@ -30,7 +32,27 @@ __all__ = [
 
 
 class _Layer(mlx.nn.Module):
-    """A parameterless layer called like a torch module: ``forward``, ``extra_repr``."""
+    """A parameterless layer called like a torch module: ``forward``, ``extra_repr``, ``train``.
+
+    Its probability (and DropBlock's ``eps``) is kept as given, for reading and the repr, as
+    torch keeps it, but never as an MLX parameter: ``mlx.nn.Module`` makes every ``mx.array``
+    attribute one, and an optimizer would then move a 0-d ``mx.array`` p.
+    """
+
+    _NOT_PARAMETERS = frozenset({"p", "drop_prob", "eps"})
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key in self._NOT_PARAMETERS:
+            self.pop(key, None)
+            object.__setattr__(self, key, value)  # an attribute, not an entry of the module
+        else:
+            super().__setattr__(key, value)
+
+    def train(self, mode: bool = True) -> "_Layer":
+        """Set training mode (``mode=True``) or evaluation mode, as torch: ``mode`` must be a
+        bool. Returns the module."""
+        _checks.check_train_mode(mode)
+        return super().train(mode)
 
     # mlx.nn.Module's `training` is read-only; torch code also assigns it.
     @property
@@ -73,6 +95,10 @@ class _ChannelDropoutNd(_DropoutNd):
         super().__init__(p, inplace)
         _checks.check_channel_dim(type(self).__name__, channel_dim)
         self.channel_dim = channel_dim
+
+    # Python names the function in its argument errors ("... takes from 1 to 3 positional
+    # arguments but 4 were given"); torch's channel dropouts have _DropoutNd's __init__.
+    __init__.__qualname__ = "_DropoutNd.__init__"
 
     def extra_repr(self) -> str:
         # The default layout is left out, so that the repr stays torch's.
@@ -310,7 +336,8 @@ class DropPath(_Layer):
         return F.drop_path(input, self.drop_prob, self.training, self.scale_by_keep)
 
     def extra_repr(self) -> str:
-        return f"drop_prob={round(self.drop_prob, 3):0.3f}"
+        # float(): a 0-d mx.array has no __round__ (timm's 0-d tensor has).
+        return f"drop_prob={round(float(self.drop_prob), 3):0.3f}"
 
 
 class DropBlock2d(_Layer):

@@ -13,10 +13,9 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-import compat
 import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import nn
+from flashdrop import compat, nn
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
 PS = [0.0, 1e-300, 0.1, 0.2, 1 / 3, 0.5, 0.7, 0.9, 0.999, 1 - 1e-16, 1.0]

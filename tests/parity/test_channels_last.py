@@ -8,10 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-import compat
 import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import nn
+from flashdrop import compat, nn
 from tests.names import MODULE_OF
 from tests.parity.test_bitexact import assert_same_bits, sample_input
 from tests.parity.test_contract import assert_same_outcome, outcome

@@ -5,6 +5,7 @@ infinities and subnormals must all survive. The expected dtypes and the bit view
 written out independently of compat's own table.
 """
 
+import os
 import struct
 import subprocess
 import sys
@@ -15,9 +16,9 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-import compat
 import flashdrop
 import flashdrop.nn.functional as F
+from flashdrop import compat
 from flashdrop._random import torch_generator
 
 # torch dtype, the MLX dtype it must become, and the integers of the same width to compare bits.
@@ -392,3 +393,35 @@ def test_importing_flashdrop_and_compat_does_not_import_torch(code):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_a_users_own_compat_module_changes_nothing_in_flashdrop(tmp_path):
+    # A project with its own compat.py, first on sys.path (the script's folder and PYTHONPATH).
+    (tmp_path / "compat.py").write_text("WHOSE = 'the user'\n")
+    code = (
+        "import torch\n"
+        "import compat\n"
+        "import flashdrop.nn\n"
+        "from flashdrop import compat as flashdrop_compat\n"
+        "from flashdrop.testing import assert_same_as_torch\n"
+        "assert compat.WHOSE == 'the user'\n"
+        "assert flashdrop_compat.__name__ == 'flashdrop.compat'\n"
+        "x = torch.randn(16, 8, generator=torch.Generator().manual_seed(0))\n"
+        "assert_same_as_torch(torch.nn.Dropout(0.5), flashdrop.nn.Dropout(0.5), x)\n"
+        "print('ok')\n"
+    )
+    script = tmp_path / "check.py"
+    script.write_text(code)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout == "ok\n"

@@ -14,13 +14,14 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-import compat
 import flashdrop.nn.functional as F
-from flashdrop import nn
+from flashdrop import compat, nn
 
 # flashdrop's twins of torch.nn's layers; the other layers (torchvision's, timm's, AWD-LSTM's)
 # are checked against torch implementations of their definitions in test_more_layers_parity.
-FUNCTIONS = [name for name in F.__all__ if hasattr(TF, name)]
+# The dropout functions; scaled_dot_product_attention has its own file (test_attention_parity.py).
+ATTENTION = "scaled_dot_product_attention"
+FUNCTIONS = [name for name in F.__all__ if hasattr(TF, name) and name != ATTENTION]
 MODULES = [name for name in nn.__all__ if name != "functional" and hasattr(torch.nn, name)]
 # The channel dropouts add a keyword-only `channel_dim` (default 1, torch's layout).
 CHANNEL_DIM = inspect.Parameter("channel_dim", inspect.Parameter.KEYWORD_ONLY, default=1)

@@ -11,9 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-import compat
 import flashdrop
 import flashdrop.nn.functional as F
+from flashdrop import compat
 from tests.names import FUNCTIONS
 from tests.parity.test_bitexact import assert_same_bits
 
@@ -446,3 +446,24 @@ def _apply(loss_and_grad, model, optimizer, x):
     loss, grads = loss_and_grad(model, x)
     optimizer.update(model, grads)
     return loss
+
+
+def test_recorded_like_torchs_draws():
+    """flashdrop.testing.record_draws sees every draw, named as compat.record_torch_draws names
+    torch's, in the same order."""
+    from flashdrop import testing
+
+    def program(lib, F_, ones, full):
+        lib.randint(10, (3,))
+        F_.dropout(ones(4), 0.5)
+        lib.rand_like(ones(2))
+        lib.randn(5)
+        lib.bernoulli(full((2,), 0.5))
+        lib.randperm(4)
+        lib.normal(0.0, 2.0, (3,))
+
+    with flashdrop.rng_mode("torch"), testing.record_draws() as ours:
+        program(flashdrop, F, mx.ones, mx.full)
+    with compat.record_torch_draws() as theirs:
+        program(torch, TF, torch.ones, torch.full)
+    assert [(d.op, d.shape, d.p) for d in ours] == [(d.op, d.shape, d.p) for d in theirs]

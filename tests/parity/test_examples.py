@@ -27,12 +27,15 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_seed_models_are_there():
+def test_the_example_models_are_there():
     assert SCRIPTS == [
         "cnn_dropout2d.py",
+        "lstm_dropout.py",
         "mlp_dropout.py",
+        "nanogpt_attention.py",
         "nanogpt_training_loop.py",
         "snn_alpha_dropout.py",
+        "torch_attention_layers.py",
         "transformer_encoder.py",
         "video_dropout3d.py",
     ]

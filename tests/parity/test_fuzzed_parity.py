@@ -22,10 +22,9 @@ import torch.nn.functional as TF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import compat
 import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import nn
+from flashdrop import compat, nn
 from tests.names import MODULE_OF
 from tests.parity.test_bitexact import DTYPES, SHAPES, assert_same_bits, sample_input
 from tests.parity.test_contract import assert_same_outcome, outcome

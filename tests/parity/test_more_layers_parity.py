@@ -9,10 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-import compat
 import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import nn
+from flashdrop import compat, nn
 from tests.parity.test_bitexact import assert_same_bits, sample_input
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
@@ -57,17 +56,19 @@ def torch_drop_block(input, p, block_size, inplace=False, eps=1e-06, training=Tr
         return input
     spatial = input.shape[2:]
     block_size = min(block_size, *spatial)
-    assert block_size % 2 == 1
+    if block_size % 2 == 0:
+        raise ValueError(f"block size should be odd. Got {block_size} which is even.")
     numerator, count = p, 1
     for size in spatial:
         numerator *= size
         count *= size - block_size + 1
     gamma = numerator / (block_size ** len(spatial) * count)
-    noise_shape = input.shape[:2] + tuple(size - block_size + 1 for size in spatial)
+    noise_shape = (*input.shape[:2], *(size - block_size + 1 for size in spatial))
     noise = torch.empty(noise_shape, dtype=input.dtype).bernoulli_(gamma)
     noise = TF.pad(noise, [block_size // 2] * 2 * len(spatial), value=0)
     pool = TF.max_pool2d if len(spatial) == 2 else TF.max_pool3d
-    noise = pool(noise, stride=1, kernel_size=block_size, padding=block_size // 2)
+    kernel = (block_size,) * len(spatial)
+    noise = pool(noise, stride=(1,) * len(spatial), kernel_size=kernel, padding=block_size // 2)
     noise = 1 - noise
     normalize_scale = noise.numel() / (eps + noise.sum())
     if inplace:

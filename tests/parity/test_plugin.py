@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-# torch, compat and flashdrop.testing are imported here so that the inner runs find them loaded:
-# pytester's in-process runs drop the modules they imported themselves, and torch cannot be
-# imported twice in one process.
+# torch, flashdrop.compat and flashdrop.testing are imported here so that the inner runs find them
+# loaded: pytester's in-process runs drop the modules they imported themselves, and torch cannot
+# be imported twice in one process.
 import torch  # noqa: F401
 
-import compat  # noqa: F401
+import flashdrop.compat
 import flashdrop.testing  # noqa: F401
 
 pytest_plugins = ["pytester"]
@@ -37,7 +37,7 @@ import numpy as np
 import pytest
 import torch
 
-import compat
+from flashdrop import compat
 import flashdrop
 import flashdrop.nn.functional as F
 
@@ -143,4 +143,34 @@ def test_can_be_switched_off(inner):
 
 
 def test_the_example_users_copy_passes(inner):
-    inner.runpytest(str(EXAMPLE)).assert_outcomes(passed=7)
+    inner.runpytest(str(EXAMPLE)).assert_outcomes(passed=8)
+
+
+def test_a_failing_helper_shows_both_draw_tables(inner):
+    inner.makepyfile(
+        """
+        import torch
+
+        from flashdrop import nn
+        from flashdrop.testing import assert_same_as_torch
+
+        def test_it():
+            model = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Dropout(0.4))
+            port = nn.Dropout(0.2)
+            assert_same_as_torch(model, port, torch.ones(4, 8))
+
+        def test_passing():
+            assert_same_as_torch(torch.nn.Dropout(0.2), nn.Dropout(0.2), torch.ones(4, 8))
+        """
+    )
+    result = inner.runpytest()
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- flashdrop: dropout draws (torch | port) -*",
+            "*torch*| port",
+            "*#1  dropout (4, 8) p=0.2 '0' (Dropout) | dropout (4, 8) p=0.2 (Dropout)",
+            "*!#2/-  dropout (4, 8) p=0.4 '1' (Dropout) | -",
+        ]
+    )
+    assert result.stdout.str().count("flashdrop: dropout draws") == 1

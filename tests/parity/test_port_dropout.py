@@ -12,8 +12,7 @@ import mlx.core as mx
 import pytest
 import torch
 
-import compat
-from flashdrop import nn
+from flashdrop import compat, nn
 from flashdrop.testing import assert_same_as_torch
 from tests.parity.test_more_layers_parity import (
     torch_drop_block,

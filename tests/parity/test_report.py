@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import compat
+import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import _dropout, nn, parity
+from flashdrop import _dropout, compat, nn, parity
+from flashdrop.parity import grid, plot, report
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = re.compile(
@@ -35,14 +36,14 @@ def test_quick_report_passes_and_covers_every_op_and_both_modes():
     assert failed == 0
     assert rows == exact + equivalent > 0
     assert out.rstrip().splitlines()[-1] == summary.group(0)
-    assert out.startswith(f"flashdrop {parity.flashdrop.__version__} parity report: torch ")
+    assert out.startswith(f"flashdrop {flashdrop.__version__} parity report: torch ")
     table = [line for line in out.splitlines() if line.startswith(("F.", "nn."))]
     assert len(table) == rows
     modes = {re.search(r"\s(torch|mlx)\s", line).group(1) for line in table}
     assert modes == {"torch", "mlx"}
     ops = {line.split()[0] for line in table}
-    for name in F.__all__:  # the report covers torch.nn's twins
-        if hasattr(torch.nn.functional, name):
+    for name in F.__all__:  # the report covers torch.nn's dropout twins (not yet attention)
+        if hasattr(torch.nn.functional, name) and name != "scaled_dot_product_attention":
             assert f"F.{name}" in ops
     for name in nn.__all__:
         if name != "functional" and hasattr(torch.nn, name):
@@ -69,7 +70,7 @@ def test_plot_without_matplotlib_exits_2_with_the_install_hint(tmp_path):
 def test_plot_draws_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     png = tmp_path / "keep.png"
-    parity.draw_plot(parity.import_pyplot(), compat.import_torch(), str(png), calls=20, seed=0)
+    plot.draw_plot(plot.import_pyplot(), compat.import_torch(), str(png), calls=20, seed=0)
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
@@ -101,16 +102,16 @@ def test_p_value_needs_draws():
 
 
 def row(label, mode, dtype="float32", p=0.5):
-    op = next(op for op in parity.OPS if op.label == label)
-    return parity.run_row(compat.import_torch(), parity.QUICK, op, op.cases[0], dtype, p, mode, 7)
+    op = next(op for op in grid.OPS if op.label == label)
+    return report.run_row(compat.import_torch(), grid.QUICK, op, op.cases[0], dtype, p, mode, 7)
 
 
 @pytest.mark.parametrize("label", ["F.dropout", "nn.FeatureAlphaDropout"])
-@pytest.mark.parametrize("mode", parity.MODES)
+@pytest.mark.parametrize("mode", grid.MODES)
 def test_a_correct_row_passes(label, mode):
     result = row(label, mode)
     assert not result.failed, result.problems
-    assert result.ours.draws >= (parity.QUICK.draws if mode == "mlx" else 1)
+    assert result.ours.draws >= (grid.QUICK.draws if mode == "mlx" else 1)
 
 
 def test_a_wrong_keep_probability_fails_the_statistical_row(monkeypatch):

@@ -20,9 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-import compat
 import flashdrop
-from flashdrop import nn
+from flashdrop import compat, nn
 from tests.stats import hoeffding_halfwidth, two_sample_halfwidth
 
 # SELU's scale * alpha, the value alpha dropout drops towards.

@@ -6,6 +6,7 @@ must fail both helpers where the statistics can see it, with the message the iss
 """
 
 import functools
+import inspect
 import math
 import re
 import subprocess
@@ -18,16 +19,16 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-import compat
 import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import nn
+from flashdrop import compat, nn
 from flashdrop.testing import (
     _z_test_p_value,
     assert_same_as_torch,
     assert_statistically_equivalent,
     seeded,
 )
+from tests.checks import failure, randn
 from tests.names import FUNCTION_OF
 
 NAMES = list(FUNCTION_OF)
@@ -41,18 +42,12 @@ SHAPES = {
 }
 ATOL = 1e-5  # MLX's and torch's matrix products round differently
 TRIALS = 400  # calls per side of the statistical checks here
-# A line of the statistical report: "  output <statistic>: torch m ± se, port m ± se, p = P".
-ROW = re.compile(r"^  output (.+): torch \S+ ± \S+, port \S+ ± \S+, p = (\S+)(  <- differs)?$")
-
-
-def randn(*shape: int, seed: int = 1) -> torch.Tensor:
-    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-
-
-def failure(check, *args, **kwargs) -> str:
-    with pytest.raises(AssertionError) as error:
-        check(*args, **kwargs)
-    return str(error.value)
+# A line of the statistical report: "  <where> <statistic>: torch m ± se, port m ± se, p = P",
+# where is "output" or "draw #i (op shape)".
+ROW = re.compile(
+    r"^  ((?:output|draw #\d+ \(.+?\)) .+): torch \S+ ± \S+, port \S+ ± \S+, p = (\S+)"
+    r"(  <- differs)?$"
+)
 
 
 def mlp(*layers: str) -> tuple[torch.nn.Module, mlx.nn.Module]:
@@ -135,10 +130,14 @@ def test_modules_run_in_their_own_training_state():
     assert not model.training and not port.training
     port.train()
     message = failure(assert_same_as_torch, model, port, randn(8, 16), atol=ATOL)
-    assert (
-        "they differ first at #1: torch Dropout(p=0.2, inplace=False) (eval), "
-        "port Dropout(p=0.2, inplace=False)\n"
-    ) in message
+    assert message.splitlines()[0].endswith(
+        "torch drew 0 times, the port twice; the port's draw #1 has no counterpart in torch "
+        "(nor have the port's #2):"
+    )
+    assert message.splitlines()[-2:] == [
+        "torch's Dropout at '2' is in eval mode",
+        "torch's Dropout at '4' is in eval mode",
+    ]
 
 
 def test_every_call_gets_fresh_inputs():
@@ -242,14 +241,18 @@ def test_bad_arguments(kwargs, match):
 # --- assert_same_as_torch: broken ports fail, and say how ---------------------------------------
 
 
-def test_wrong_p():
+def test_outputs_differing_after_the_same_draws():
     x = randn(8, 16)
-    message = failure(assert_same_as_torch, torch.nn.Dropout(0.3), nn.Dropout(0.5), x)
+
+    def scaled(v):
+        return F.dropout(v, 0.3) * 1.5
+
+    message = failure(assert_same_as_torch, torch.nn.Dropout(0.3), scaled, x)
     lines = message.splitlines()
     # The outputs the message is about, computed here.
     with seeded(0, mode="torch"):
         theirs = torch.nn.Dropout(0.3)(x)
-        ours = compat.to_torch(nn.Dropout(0.5)(compat.to_mlx(x)))
+        ours = compat.to_torch(scaled(compat.to_mlx(x)))
     differ = (theirs != ours).nonzero().tolist()
     assert lines[0] == (
         f"the port differs from torch at call 1 of 3 (seed 0): {len(differ)} of 128 elements "
@@ -261,47 +264,25 @@ def test_wrong_p():
         assert (int(match[1]), int(match[2])) == (i, j)
         assert np.float32(match[3]) == theirs[i, j].item()
         assert np.float32(match[4]) == ours[i, j].item()
-    dropped = int((theirs == 0).sum()), int((ours == 0).sum())
-    assert lines[6].startswith(
-        f"masks, read from each output's exact zeros: torch dropped {dropped[0]} of 128, the "
-        f"port {dropped[1]}, differing at "
-    )
-    assert lines[6].endswith(": your port drops different elements")
-    assert lines[7] == (
-        "dropout layers (registration order): they differ first at #1: "
-        "torch Dropout(p=0.3, inplace=False), port Dropout(p=0.5, inplace=False)"
-    )
-
-
-def test_wrong_p_of_alpha_dropout():
-    message = failure(
-        assert_same_as_torch, torch.nn.AlphaDropout(0.3), nn.AlphaDropout(0.5), randn(8, 16)
-    )
-    assert (
-        "masks, read from each output's most common value (alpha dropout's dropped value): "
-        in message
-    )
-    assert "your port drops different elements" in message
+    assert lines[6].startswith("same masks, the math differs: the port made torch's 1 draw ")
+    assert len(lines) == 7
 
 
 def test_missing_dropout():
     model, port = mlp("L R D0.2 L D0.4 | L R D0.2 L")
     message = failure(assert_same_as_torch, model, port, randn(8, 16), atol=ATOL)
-    assert "(compared within rtol=0.0, atol=1e-05)" in message
-    assert "torch dropped " in message and ", the port 0, differing at " in message
-    assert "your port drops different elements" in message
-    assert (
-        "dropout layers (registration order): torch has 2 dropout layers, the port 1\n"
-        "  torch: Dropout(p=0.2, inplace=False) at '2', Dropout(p=0.4, inplace=False) at '4'\n"
-        "  port:  Dropout(p=0.2, inplace=False) at 'layers.2'"
-    ) in message
+    assert message.splitlines() == [
+        "the port differs from torch at call 1 of 3 (seed 0): torch drew twice, the port once; "
+        "torch's draw #2 has no counterpart in the port:",
+        "  torch #2: dropout, shape (8, 16), p=0.4, in '4' (Dropout), called by the helper",
+    ]
 
 
 def test_swapped_dropout_layers():
     model, port = mlp("D0.1 L R D0.5 L | D0.5 L R D0.1 L")
     message = failure(assert_same_as_torch, model, port, randn(8, 16), atol=ATOL)
-    assert "masks: neither output has exact zeros, so the masks cannot be read" in message
-    assert "dropout layers (registration order): the port has torch's dropout layers in " in message
+    assert "draw #1 differs in p (torch 0.1, port 0.5):" in message
+    assert message.endswith("\nthe port makes torch's draws in another order")
 
 
 def test_channels_last_port_without_channel_dim():
@@ -312,7 +293,7 @@ def test_channels_last_port_without_channel_dim():
     message = failure(
         assert_same_as_torch, torch.nn.Dropout2d(0.3), ChannelsLast(nn.Dropout2d(0.3)), x
     )
-    assert ": your port drops different elements\n" in message
+    assert "draw #1 differs in shape ((8, 6, 1, 1), that is (8, 6) drawn by torch, " in message
 
 
 def test_channels_last_model_without_channel_dim():
@@ -329,22 +310,15 @@ def test_channels_last_model_without_channel_dim():
     x = randn(4, 3, 5, 5)
     assert_same_as_torch(model, port_with(nn.Dropout2d(0.3, channel_dim=-1)), x, atol=ATOL)
     message = failure(assert_same_as_torch, model, port_with(nn.Dropout2d(0.3)), x, atol=ATOL)
-    assert ": your port drops different elements\n" in message
-    assert message.endswith(
-        "\ndropout layers: the same on both sides, in the same order: "
-        "Dropout2d(p=0.3, inplace=False) at 'layers.1'; if the port is channels last, its "
-        "channel layers need channel_dim=-1"
-    )
-
-
-def test_same_mask_different_math():
-    message = failure(
-        assert_same_as_torch,
-        torch.nn.Dropout(0.3),
-        lambda x: F.dropout(x, 0.3) * 1.5,
-        randn(8, 16),
-    )
-    assert message.endswith(", at the same positions: same mask, different math")
+    assert message.splitlines()[1:] == [
+        "  torch #1: dropout2d, shape (4, 6, 1, 1), p=0.3, in '1' (Dropout2d), called by the "
+        "helper",
+        "  port  #1: dropout2d, shape (4, 5, 1, 1), p=0.3, in 'layers.1' (Dropout2d), at "
+        f"test_testing_helpers.py:{inspect.getsourcelines(ChannelsLast.__call__)[1] + 3} in "
+        "__call__",
+        "a channels-last port's channel dropout (dropout1d/2d/3d, feature_alpha_dropout) needs "
+        "channel_dim=-1",
+    ]
 
 
 def test_a_port_that_goes_wrong_on_a_later_call():
@@ -364,11 +338,12 @@ def test_mlx_own_dropout_is_pointed_out():
         compat.to_mlx(model[0].bias),
     )
     message = failure(assert_same_as_torch, model, port, randn(8, 16), atol=ATOL)
-    assert (
-        "they differ first at #1: torch Dropout(p=0.2, inplace=False), port mlx.nn.Dropout"
-        in message
+    assert "torch drew once, the port 0 times; torch's draw #1 has no counterpart" in message
+    assert message.endswith(
+        "\nthe port's Dropout at 'layers.2' is mlx.nn's: it draws from MLX's stream, which "
+        "flashdrop neither records nor keeps in step with torch's; use flashdrop.nn's "
+        "(compat.port_dropout)"
     )
-    assert "mlx.nn's dropout layers draw from MLX's stream, never torch's" in message
 
 
 # --- assert_statistically_equivalent ------------------------------------------------------------
@@ -419,31 +394,49 @@ def differing(torch_obj, port, x, **kwargs) -> set[str]:
     return marked
 
 
-def test_statistics_catch_a_wrong_p():
-    marked = differing(torch.nn.Dropout(0.3), nn.Dropout(0.4), randn(8, 16))
-    assert {"drop rate", "variance"} <= marked
-
-
-def test_statistics_catch_a_missing_dropout():
+def test_statistics_check_the_plan_first():
+    message = failure(
+        assert_statistically_equivalent, torch.nn.Dropout(0.3), nn.Dropout(0.4), randn(8, 16)
+    )
+    assert message.splitlines()[0] == (
+        "the port differs from torch at call 1 (seed 0, flashdrop in mlx mode): torch and the "
+        "port drew once each; draw #1 differs in p (torch 0.3, port 0.4):"
+    )
     model, port = mlp("L R D0.2 L D0.4 | L R D0.2 L")
-    assert "drop rate" in differing(model, port, randn(8, 16))
+    message = failure(assert_statistically_equivalent, model, port, randn(8, 16))
+    assert "torch drew twice, the port once; torch's draw #2 has no counterpart" in message
 
 
-def test_statistics_catch_a_channels_last_port_without_channel_dim():
+def test_statistics_on_each_draw_s_mask():
+    model, port = mlp("L R D0.2 L D0.3")
+    message = failure(assert_statistically_equivalent, model, lambda x: port(x) * 1.3, randn(8, 16))
+    names = {name for name, _, _ in report_rows(message)}
+    assert {
+        "draw #1 (dropout (8, 16)) keep rate",
+        "draw #1 (dropout (8, 16)) neighbours along drawn dim 1 kept alike",
+        "draw #2 (dropout (8, 16)) keep rate",
+        "output drop rate",
+        "output variance",
+    } <= names
+
+
+def test_statistics_catch_a_channels_last_port_without_channel_dim_where_h_is_c():
+    # H == C: the same noise shape is drawn, along another axis: the plan and the masks agree,
+    # only the output's statistics of a lone layer show it.
     port = ChannelsLast(nn.Dropout2d(0.3))
-    marked = differing(torch.nn.Dropout2d(0.3), port, randn(*SHAPES["Dropout2d"]), seed=3)
-    # torch drops whole (H, W) planes; the mix-up drops whole (C, W) slices.
+    marked = differing(torch.nn.Dropout2d(0.3), port, randn(8, 6, 6, 5), seed=3)
+    # torch drops whole (H, W) planes; the mix-up drops whole (W, C) slices.
     assert marked >= {
-        "neighbours along dim 1 dropped alike",
-        "neighbours along dim 2 dropped alike",
+        "output neighbours along dim 1 dropped alike",
+        "output neighbours along dim 2 dropped alike",
     }
-    assert "drop rate" not in marked  # the same rate: only the mask's structure tells
+    assert not any(name.startswith("draw ") for name in marked)
 
 
 def test_statistics_catch_a_wrong_scale():
     port = functools.partial(F.dropout, p=0.3, training=True)
     marked = differing(torch.nn.Dropout(0.3), lambda x: port(x) * 1.2, randn(8, 16), seed=4)
-    assert marked == {"variance"} or marked == {"mean", "variance"}
+    assert marked == {"output variance"} or marked == {"output mean", "output variance"}
 
 
 @pytest.mark.parametrize(
@@ -482,4 +475,7 @@ def test_importing_the_helpers_and_the_plugin_does_not_import_torch():
     done = subprocess.run(
         [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=True
     )
-    assert done.stdout == "compat needs torch; install it with `pip install 'flashdrop[torch]'`\n"
+    assert done.stdout.startswith(
+        "flashdrop.compat needs torch; install it with `pip install 'flashdrop[torch]'` "
+    )
+    assert "--index-url https://download.pytorch.org/whl/cpu" in done.stdout  # CPU-only torch

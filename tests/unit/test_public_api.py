@@ -66,7 +66,8 @@ def test_nn_names():
 
 def test_functional_names_and_defaults():
     beyond = ["drop_block2d", "drop_block3d", "drop_path", "locked_dropout", "stochastic_depth"]
-    assert sorted(F.__all__) == sorted([*TORCH_TWINS, *beyond])
+    attention = ["scaled_dot_product_attention"]
+    assert sorted(F.__all__) == sorted([*TORCH_TWINS, *beyond, *attention])
     for name in ["alpha_dropout", "dropout"]:
         params = inspect.signature(getattr(F, name)).parameters
         assert list(params) == ["input", "p", "training", "inplace"]
@@ -84,7 +85,9 @@ def test_functional_names_and_defaults():
 def test_import_does_not_need_torch():
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "import flashdrop, flashdrop.nn.functional\n"
+        "import flashdrop, flashdrop.nn.functional, flashdrop.testing, flashdrop.parity\n"
+        "from flashdrop import compat\n"
+        "from flashdrop.compat import lazy_torch, porting, random_state, tensors\n"
         "assert 'torch' not in [m.split('.')[0] for m in sys.modules if sys.modules[m]]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

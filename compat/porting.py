@@ -1,0 +1,171 @@
+"""Module porting: the flashdrop twin of a torch dropout module, and a model's dropout layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import mlx.nn
+
+from flashdrop import _checks
+from flashdrop import nn as fnn
+from flashdrop.compat.lazy_torch import import_torch
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["dropout_layers", "port_dropout"]
+
+
+@dataclass(frozen=True)
+class _Twin:
+    """A dropout module class of torch (or torchvision, timm) and its flashdrop twin.
+
+    The class is recognised by its name and the package it is defined in, so that torchvision
+    and timm need not be installed (nor imported) to be recognised. The twin is the flashdrop
+    class of the same name, built from the original's attributes ``settings``, which are also
+    the twin's first constructor arguments, in order.
+    """
+
+    path: str  # where users import the original from
+    settings: tuple[str, ...]
+    layout: str  # "any": drops elements or samples; "channel": has channel_dim; "first": NC...
+    package: str = ""  # the original is defined in this package or below; default: path's
+
+    @property
+    def name(self) -> str:
+        return self.path.rpartition(".")[2]
+
+    @property
+    def flashdrop_class(self) -> type:
+        return getattr(fnn, self.name)
+
+    def matches(self, cls: type) -> bool:
+        """Whether ``cls`` is this original or its flashdrop twin (not a subclass of either)."""
+        package = self.package or self.path.rpartition(".")[0]
+        module = cls.__module__
+        in_package = module == package or module.startswith(package + ".")
+        return (cls.__name__ == self.name and in_package) or cls is self.flashdrop_class
+
+
+# Every dropout module port_dropout accepts. LockedDropout has no canonical torch class (AWD-LSTM,
+# PyTorch-NLP and flair each define their own), so it is not mapped.
+_TWINS = (
+    _Twin("torch.nn.Dropout", ("p", "inplace"), "any"),
+    _Twin("torch.nn.Dropout1d", ("p", "inplace"), "channel"),
+    _Twin("torch.nn.Dropout2d", ("p", "inplace"), "channel"),
+    _Twin("torch.nn.Dropout3d", ("p", "inplace"), "channel"),
+    _Twin("torch.nn.AlphaDropout", ("p", "inplace"), "any"),
+    _Twin("torch.nn.FeatureAlphaDropout", ("p", "inplace"), "channel"),
+    _Twin("torchvision.ops.StochasticDepth", ("p", "mode"), "any"),
+    _Twin("torchvision.ops.DropBlock2d", ("p", "block_size", "inplace", "eps"), "first"),
+    _Twin("torchvision.ops.DropBlock3d", ("p", "block_size", "inplace", "eps"), "first"),
+    # timm.layers.DropPath, defined in timm.layers.drop (timm.models.layers.drop before 0.9).
+    _Twin("timm.layers.DropPath", ("drop_prob", "scale_by_keep"), "any", package="timm"),
+)
+
+
+def _twin_for(cls: type) -> _Twin | None:
+    """The twin of ``cls`` or of the nearest of its base classes that has one."""
+    for klass in cls.__mro__:
+        for twin in _TWINS:
+            if twin.matches(klass):
+                return twin
+    return None
+
+
+def port_dropout(module: Any, *, channel_dim: int = 1) -> mlx.nn.Module:
+    """The flashdrop twin of a torch dropout module, with the same settings and training flag.
+
+    torch's six dropout modules, ``torchvision.ops.StochasticDepth``, ``DropBlock2d`` and
+    ``DropBlock3d``, and timm's ``DropPath`` are accepted; torchvision and timm classes are
+    recognised by name and package, so neither needs to be installed here. The twin gets the
+    module's ``p`` (``drop_prob``), ``inplace``, ``mode``, ``block_size``, ``eps`` and
+    ``scale_by_keep``, whichever it has, and its ``training`` flag; in torch random mode it then
+    draws the very mask the module draws after the same seed.
+
+    Args:
+        module: an instance of one of the classes above (not of a subclass: its ``forward``
+            may do anything).
+        channel_dim: where the port finds channels: ``1`` (torch's channels-first layout, the
+            default) or ``-1`` (channels last, as MLX's convolutions give). Passed to the
+            channel layers (``Dropout1d/2d/3d``, ``FeatureAlphaDropout``); the element- and
+            sample-wise layers do not depend on the layout; ``DropBlock2d/3d`` are channels-first
+            only. Keyword only.
+
+    Returns:
+        A new ``flashdrop.nn`` module of the class with the same name.
+
+    Raises:
+        TypeError: ``module`` is of any other class; the message lists those accepted.
+        ValueError: ``channel_dim`` is neither 1 nor -1, or is -1 for ``DropBlock2d/3d``.
+
+    Example::
+
+        >>> twin = compat.port_dropout(torch.nn.Dropout2d(0.2).eval(), channel_dim=-1)
+        >>> twin, twin.training
+        (Dropout2d(p=0.2, inplace=False, channel_dim=-1), False)
+    """
+    _checks.check_channel_dim("port_dropout", channel_dim)
+    cls = type(module)
+    twin = next((t for t in _TWINS if t.matches(cls)), None)
+    if twin is None or cls is twin.flashdrop_class:
+        got = f"{cls.__module__}.{cls.__qualname__}"
+        base = _twin_for(cls)
+        if base is not None and cls is base.flashdrop_class:
+            got += ", which is a flashdrop module already"
+        elif base is not None:
+            got += f", a subclass of {base.path} whose forward may differ from it"
+        accepted = ", ".join(t.path for t in _TWINS)
+        raise TypeError(f"port_dropout accepts {accepted} modules, but got {got}")
+    if twin.layout == "first" and channel_dim != 1:
+        raise ValueError(
+            f"port_dropout: {twin.name} drops blocks of channels-first inputs only, so "
+            f"channel_dim must be 1, but got {channel_dim!r}"
+        )
+    args = [getattr(module, name) for name in twin.settings]
+    kwargs = {"channel_dim": channel_dim} if twin.layout == "channel" else {}
+    ported = twin.flashdrop_class(*args, **kwargs)
+    ported.training = module.training
+    return ported
+
+
+def dropout_layers(torch_model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+    """The dropout modules of a torch model, with their qualified names, in registration order.
+
+    The order is ``torch_model.named_modules()``'s: the order in which the modules were
+    assigned in ``__init__``, which is often not the order they are called in
+    (``TransformerEncoderLayer`` registers ``dropout``, ``dropout1``, ``dropout2`` and calls
+    ``dropout1`` first). A module registered under two names is listed once. Every module
+    :func:`port_dropout` accepts is listed, and so are instances of their subclasses. Dropout
+    that is no module (inside ``scaled_dot_product_attention``, ``MultiheadAttention``, the RNNs,
+    ``F.dropout`` calls) is not: for the draws in call order, with those, use
+    :func:`flashdrop.testing.dropout_sites`.
+
+    Args:
+        torch_model: a ``torch.nn.Module``; if it is a dropout module itself, it is listed with
+            the name ``""``.
+
+    Returns:
+        A list of ``(qualified_name, module)``, e.g. ``[("encoder.0.dropout", Dropout(...))]``.
+
+    Raises:
+        TypeError: ``torch_model`` is not a ``torch.nn.Module``.
+
+    Example::
+
+        >>> model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.1))
+        >>> compat.dropout_layers(model)
+        [('1', Dropout(p=0.1, inplace=False))]
+        >>> port_layers = [compat.port_dropout(m) for _, m in compat.dropout_layers(model)]
+    """
+    torch = import_torch()
+    if not isinstance(torch_model, torch.nn.Module):
+        raise TypeError(
+            f"dropout_layers expects a torch.nn.Module, but got {type(torch_model).__name__}"
+        )
+    return [
+        (name, module)
+        for name, module in torch_model.named_modules()
+        if _twin_for(type(module)) is not None
+    ]

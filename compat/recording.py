@@ -1,0 +1,149 @@
+"""Recording torch's draws: every draw of torch's default CPU generator, in order, as
+:func:`flashdrop.testing.record_draws` records flashdrop's."""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from flashdrop import _recording
+from flashdrop.compat.lazy_torch import import_torch
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["record_torch_draws"]
+
+
+@contextmanager
+def record_torch_draws() -> Iterator[list[_recording.Draw]]:
+    """Context manager: record every draw torch's CPU generator makes inside the block, in order.
+
+    Yields a list that fills with one :class:`flashdrop.testing.Draw` per draw: dropout's
+    ``bernoulli_`` (what ``F.dropout``, the feature and alpha variants, the math kernel of
+    ``scaled_dot_product_attention``, ``MultiheadAttention`` and the RNNs' dropout between layers
+    draw on the CPU), with its shape, ``p`` (``1 - q`` of ``bernoulli_(q)``) and mask; any other
+    draw of the default generator (``randint``, ``randn``, ``normal_``, ...) with its shape,
+    ``p=None`` and no mask. Draws from an explicit ``generator=`` are not recorded. Each record
+    names the outermost torch function being run (``"dropout"``,
+    ``"scaled_dot_product_attention"``, ``"lstm"``, ...), the innermost ``torch.nn.Module``
+    being run (its qualified name in the outermost one) and the call site (the first frame
+    outside torch).
+
+    Recording draws nothing and leaves torch's generator as it would be. It watches this
+    thread, through a ``TorchFunctionMode``, a ``TorchDispatchMode`` and module forward hooks;
+    ``MultiheadAttention`` and the Transformer layers skip their fused inference paths under a
+    torch function mode (in training they never take them).
+
+    Example::
+
+        >>> with compat.record_torch_draws() as draws:
+        ...     torch.nn.functional.dropout(torch.ones(2, 3), 0.2)
+        >>> draws[0].op, draws[0].shape, round(draws[0].p, 6)
+        ('dropout', (2, 3), 0.2)
+    """
+    torch = import_torch()
+    function_mode, dispatch_mode = _torch_modes()
+    draws: list[_recording.Draw] = []
+    functions: list[str] = []  # the torch functions being run, outermost first
+    modules: list[torch.nn.Module] = []  # the modules being run, outermost first
+    names: dict[int, dict[int, str]] = {}
+    torch_dir = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+
+    def draw(aten_op: Any, shape: tuple[int, ...], q: float | None, mask: Any) -> None:
+        name = module_type = None
+        if modules:
+            name = _recording.names_in(modules[0], names).get(id(modules[-1]), "?")
+            module_type = type(modules[-1]).__name__
+        op = functions[0] if functions else aten_op.overloadpacket.__name__
+        p = None if q is None else 1 - q
+        site = _recording.call_site(torch_dir)
+        draws.append(_recording.Draw(op, shape, p, "torch", mask, site, name, module_type))
+
+    thread = threading.get_ident()  # the hooks are global: modules run by other threads pass
+
+    def enter(module: torch.nn.Module, *_: Any) -> None:
+        if threading.get_ident() == thread:
+            modules.append(module)
+
+    def leave(module: torch.nn.Module, *_: Any) -> None:
+        if modules and modules[-1] is module and threading.get_ident() == thread:
+            modules.pop()
+
+    hooks = torch.nn.modules.module
+    entering = hooks.register_module_forward_pre_hook(enter)
+    leaving = hooks.register_module_forward_hook(leave, always_call=True)
+    try:
+        with function_mode(functions), dispatch_mode(draw):
+            yield draws
+    finally:
+        entering.remove()
+        leaving.remove()
+
+
+@functools.cache
+def _torch_modes() -> tuple[type, type]:
+    """The torch function and dispatch mode classes of :func:`record_torch_draws`."""
+    torch = import_torch()
+    from torch.overrides import TorchFunctionMode
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    @functools.cache
+    def is_random(packet: Any) -> bool:
+        """Whether an op draws from a generator: one of its overloads takes one."""
+        return any(
+            argument.name == "generator"
+            for overload in packet.overloads()
+            for argument in getattr(packet, overload)._schema.arguments
+        )
+
+    class Functions(TorchFunctionMode):
+        """Keeps the names of the torch functions being run (inner ones run without it)."""
+
+        def __init__(self, functions: list[str]) -> None:
+            super().__init__()
+            self.functions = functions
+
+        def __torch_function__(
+            self, func: Any, types: Any, args: tuple = (), kwargs: Any = None
+        ) -> Any:
+            self.functions.append(getattr(func, "__name__", str(func)))
+            try:
+                return func(*args, **(kwargs or {}))
+            finally:
+                self.functions.pop()
+
+    class Draws(TorchDispatchMode):
+        """Reports each draw of the default CPU generator to ``draw``."""
+
+        def __init__(self, draw: Any) -> None:
+            super().__init__()
+            self.draw = draw
+
+        def __torch_dispatch__(
+            self, func: Any, types: Any, args: tuple = (), kwargs: Any = None
+        ) -> Any:
+            kwargs = kwargs or {}
+            result = func(*args, **kwargs)
+            generator = kwargs.get("generator")
+            if not is_random(func.overloadpacket) or generator not in (
+                None,
+                torch.default_generator,
+            ):
+                return result
+            out = result[0] if isinstance(result, (tuple, list)) else result
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else ()
+            name = func.overloadpacket.__name__
+            if name in ("bernoulli", "bernoulli_") and func._overloadname in ("float", "p"):
+                # bernoulli_(q): q is omitted from the arguments when it is the default, 0.5.
+                q = args[1] if len(args) > 1 else kwargs.get("p", 0.5)
+                self.draw(func, shape, float(q), out.detach().ne(0).cpu().numpy())
+            else:
+                self.draw(func, shape, None, None)
+            return result
+
+    return Functions, Draws
