@@ -1,7 +1,8 @@
 """A nanoGPT-style training loop, batches, dropout and LayerDrop included, ported whole to MLX.
 
 The torch side is nanoGPT's loop: ``get_batch`` samples windows with ``torch.randint``, the
-model drops attention weights, residuals and embeddings, and each block is skipped in training
+model (examples/nanogpt_attention.py's) drops attention weights (inside
+``scaled_dot_product_attention``), residuals and embeddings, and each block is skipped in training
 with probability ``layerdrop`` after a ``torch.rand([])`` draw (Hugging Face's LayerDrop, as in
 BART, mBART, Marian and Whisper). The MLX side draws the same numbers with ``flashdrop.randint``,
 ``flashdrop.rand`` and flashdrop's dropout, in torch mode: after one seed, both loops see the
@@ -11,7 +12,6 @@ with no copy of the random state between torch and MLX inside the loop.
 Run ``python examples/nanogpt_training_loop.py`` (add ``--quick`` for a run of a few seconds).
 """
 
-import math
 import sys
 
 import mlx.core as mx
@@ -19,10 +19,10 @@ import mlx.nn
 import mlx.optimizers as optim
 import torch
 from _common import check, check_modes, check_parity, copy_weights, parse_args, report, train
+from nanogpt_attention import MlxGPT, TorchGPT
 
 import flashdrop
-import flashdrop.nn.functional as F
-from flashdrop import compat, nn
+from flashdrop import compat
 
 TEXT = (
     "first citizen: before we proceed any further, hear me speak. all: speak, speak. "
@@ -30,41 +30,13 @@ TEXT = (
 )
 
 
-class TorchBlock(torch.nn.Module):
-    def __init__(self, dim: int, heads: int, p: float) -> None:
-        super().__init__()
-        self.heads, self.p = heads, p
-        self.ln1 = torch.nn.LayerNorm(dim)
-        self.qkv = torch.nn.Linear(dim, 3 * dim)
-        self.proj = torch.nn.Linear(dim, dim)
-        self.ln2 = torch.nn.LayerNorm(dim)
-        self.fc = torch.nn.Linear(dim, 4 * dim)
-        self.out = torch.nn.Linear(4 * dim, dim)
-        self.dropout = torch.nn.Dropout(p)
+class TorchLayerDropGPT(TorchGPT):
+    """nanoGPT's model (examples/nanogpt_attention.py) with LayerDrop: in training, each block is
+    skipped when a ``torch.rand([])`` draw falls below ``layerdrop``, as Hugging Face's do."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, t, c = x.shape
-        q, k, v = self.qkv(self.ln1(x)).split(c, dim=2)
-        q, k, v = (z.view(n, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.shape[-1]))
-        causal = torch.ones(t, t, dtype=torch.bool).tril()
-        att = att.masked_fill(~causal, float("-inf")).softmax(dim=-1)
-        att = torch.nn.functional.dropout(att, self.p, self.training)  # attention dropout
-        y = (att @ v).transpose(1, 2).reshape(n, t, c)
-        x = x + self.dropout(self.proj(y))
-        return x + self.dropout(self.out(torch.nn.functional.gelu(self.fc(self.ln2(x)))))
-
-
-class TorchGPT(torch.nn.Module):
-    def __init__(self, vocab, block, dim, heads, layers, p, layerdrop) -> None:
-        super().__init__()
+    def __init__(self, *args: int, p: float, layerdrop: float) -> None:
+        super().__init__(*args, p=p)
         self.layerdrop = layerdrop
-        self.wte = torch.nn.Embedding(vocab, dim)
-        self.wpe = torch.nn.Embedding(block, dim)
-        self.drop = torch.nn.Dropout(p)
-        self.h = torch.nn.ModuleList(TorchBlock(dim, heads, p) for _ in range(layers))
-        self.ln_f = torch.nn.LayerNorm(dim)
-        self.lm_head = torch.nn.Linear(dim, vocab, bias=False)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         x = self.drop(self.wte(idx) + self.wpe(torch.arange(idx.shape[1])))
@@ -75,43 +47,12 @@ class TorchGPT(torch.nn.Module):
         return self.lm_head(self.ln_f(x))
 
 
-class MlxBlock(mlx.nn.Module):
-    def __init__(self, dim: int, heads: int, p: float) -> None:
-        super().__init__()
-        self.heads, self.p = heads, p
-        self.ln1 = mlx.nn.LayerNorm(dim)
-        self.qkv = mlx.nn.Linear(dim, 3 * dim)
-        self.proj = mlx.nn.Linear(dim, dim)
-        self.ln2 = mlx.nn.LayerNorm(dim)
-        self.fc = mlx.nn.Linear(dim, 4 * dim)
-        self.out = mlx.nn.Linear(4 * dim, dim)
-        self.dropout = nn.Dropout(p)
+class MlxLayerDropGPT(MlxGPT):
+    """The port: ``flashdrop.rand([])`` draws the skips from flashdrop's stream."""
 
-    def __call__(self, x: mx.array) -> mx.array:
-        n, t, c = x.shape
-        q, k, v = mx.split(self.qkv(self.ln1(x)), 3, axis=2)
-        q, k, v = (
-            z.reshape(n, t, self.heads, c // self.heads).transpose(0, 2, 1, 3) for z in (q, k, v)
-        )
-        att = (q @ k.swapaxes(-2, -1)) * (1.0 / math.sqrt(k.shape[-1]))
-        causal = mx.tril(mx.ones((t, t), dtype=mx.bool_))
-        att = mx.softmax(mx.where(causal, att, -mx.inf), axis=-1)
-        att = F.dropout(att, self.p, self.training)  # attention dropout
-        y = (att @ v).transpose(0, 2, 1, 3).reshape(n, t, c)
-        x = x + self.dropout(self.proj(y))
-        return x + self.dropout(self.out(mlx.nn.gelu(self.fc(self.ln2(x)))))
-
-
-class MlxGPT(mlx.nn.Module):
-    def __init__(self, vocab, block, dim, heads, layers, p, layerdrop) -> None:
-        super().__init__()
+    def __init__(self, *args: int, p: float, layerdrop: float) -> None:
+        super().__init__(*args, p=p)
         self.layerdrop = layerdrop
-        self.wte = mlx.nn.Embedding(vocab, dim)
-        self.wpe = mlx.nn.Embedding(block, dim)
-        self.drop = nn.Dropout(p)
-        self.h = [MlxBlock(dim, heads, p) for _ in range(layers)]
-        self.ln_f = mlx.nn.LayerNorm(dim)
-        self.lm_head = mlx.nn.Linear(dim, vocab, bias=False)
 
     def __call__(self, idx: mx.array) -> mx.array:
         x = self.drop(self.wte(idx) + self.wpe(mx.arange(idx.shape[1])))
@@ -188,8 +129,9 @@ def main() -> int:
     p, layerdrop, lr = 0.1, 0.25, 3e-3
     chars = sorted(set(TEXT))
     data = torch.tensor([chars.index(ch) for ch in TEXT])
-    config = (len(chars), block, dim, heads, layers, p, layerdrop)
-    torch_model, model = TorchGPT(*config), MlxGPT(*config)
+    config = (len(chars), block, dim, heads, layers)
+    torch_model = TorchLayerDropGPT(*config, p=p, layerdrop=layerdrop)
+    model = MlxLayerDropGPT(*config, p=p, layerdrop=layerdrop)
     copy_weights(torch_model, model)
 
     x = data[:block].unsqueeze(0).repeat(2, 1)
