@@ -5,7 +5,10 @@ that matches on torch's messages keeps working. Where torch's text leaves the us
 sentence of ours follows it.
 """
 
+import ctypes
 import operator
+import re
+import sys
 import warnings
 from typing import Any
 
@@ -15,7 +18,40 @@ import numpy as np
 _P_RANGE = "dropout probability has to be between 0 and 1, but got {p}"
 
 
-def check_p(p: float, low: float = 0.0, high: float = 1.0) -> None:
+def truth(value: Any) -> bool:
+    """``bool(value)``, with torch's ``RuntimeError`` for an ``mx.array`` of more than one value
+    (or none), as torch raises for such a tensor: ``Boolean value of Tensor with more than one
+    value is ambiguous``. (MLX's own is a ``ValueError``.)"""
+    if isinstance(value, mx.array) and value.size != 1:
+        values = "more than one value" if value.size else "no values"
+        raise RuntimeError(f"Boolean value of Tensor with {values} is ambiguous")
+    return bool(value)
+
+
+def check_not_traced(fn: str, arg: str, value: Any) -> None:
+    """A ``TypeError`` for an ``mx.array`` argument that a transformation traces.
+
+    p becomes a Python float, as torch's ops take it; an array that ``mx.grad`` differentiates
+    would get a zero gradient without a word (torch refuses a p that requires grad), and one that
+    ``mx.compile`` or ``mx.vmap`` traces has no value to convert. MLX's ``async_eval`` refuses
+    exactly the arrays such a trace has not evaluated yet, which is how they are told apart. (An
+    array the traced function evaluated itself, with ``mx.eval`` or ``.item()``, is not.)
+    """
+    if not isinstance(value, mx.array):
+        return
+    try:
+        mx.async_eval(value)
+    except ValueError as error:  # "[async_eval] Not allowed inside a graph transformation."
+        raise TypeError(
+            f"{fn}: {arg} is an mx.array traced by a function transformation (mx.grad, "
+            f"mx.value_and_grad, mx.vjp, mx.jvp, mx.vmap or mx.compile); {arg} is taken as a "
+            f"Python float, as torch's ops take it (torch refuses a {arg} that requires grad), "
+            f"so it can be neither differentiated nor traced. Pass a Python float (mx.compile "
+            f"traces once per value), or an array that is not an input of the transformation"
+        ) from error
+
+
+def check_p(fn: str, p: Any, low: float = 0.0, high: float = 1.0) -> None:
     """torch's Python-level check: ``ValueError`` for p outside [0, 1].
 
     NaN passes (every comparison with NaN is false), as in torch: it is caught later by
@@ -23,7 +59,8 @@ def check_p(p: float, low: float = 0.0, high: float = 1.0) -> None:
     functions with ``0.0`` and ``1.0``; the caller passes the bounds so that even the
     ``TypeError`` for a non-number p reads as torch's.
     """
-    if p < low or p > high:
+    check_not_traced(fn, "p", p)
+    if truth(p < low) or truth(p > high):
         raise ValueError(_P_RANGE.format(p=p))
 
 
@@ -33,23 +70,31 @@ def check_p_is_probability(p: float) -> None:
         raise RuntimeError(_P_RANGE.format(p=p))
 
 
-def check_args(fn: str, input: Any, p: float) -> None:
+def check_args(fn: str, input: Any, p: Any) -> None:
     """The checks every public dropout function starts with."""
     check_array(input, fn)
-    check_p(p)
+    check_p(fn, p)
 
 
-# Python's Py_TPFLAGS_HEAPTYPE: a class defined in Python (or a heap type of an extension).
-_HEAP_TYPE = 1 << 9
+# torch's messages name a type by its C tp_name. CPython makes that the bare `__name__` for a
+# class from a `class` statement (Fraction, Tensor), "module.Name" for C types outside builtins
+# (numpy.ndarray, decimal.Decimal), and, for a C extension's heap types, the name the extension
+# registered, which no attribute tells (nanobind's mlx.core.array: "array"; array.array:
+# "array.array"). So it is read where it is: right after the type object's PyVarObject header.
+_TP_NAME_AT = object.__basicsize__ + ctypes.sizeof(ctypes.c_ssize_t)
 
 
 def typename(obj: Any) -> str:
-    """The name torch's messages give ``type(obj)`` (its C ``tp_name``): ``Fraction``, ``int``,
-    ``Tensor``, ``numpy.ndarray``, ``decimal.Decimal``."""
-    kind = type(obj)
-    if kind.__flags__ & _HEAP_TYPE or kind.__module__ == "builtins":
-        return kind.__name__
-    return f"{kind.__module__}.{kind.__name__}"
+    """The name torch's messages give ``type(obj)``, its ``tp_name``: ``Fraction``, ``int``,
+    ``Tensor``, ``numpy.ndarray``, ``decimal.Decimal``, ``array`` (an ``mx.array``)."""
+    return ctypes.c_char_p.from_address(id(type(obj)) + _TP_NAME_AT).value.decode()
+
+
+def is_torch_tensor(value: Any) -> bool:
+    """Whether ``value`` is a torch tensor (a subclass's too), without importing torch: a
+    tensor exists only once torch is imported."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
 
 
 def _argument(op: str, arg: str, position: int | None) -> str:
@@ -62,9 +107,10 @@ def to_float(value: Any, op: str, arg: str, position: int | None = None) -> floa
 
     Accepted, as torch accepts them: bools, ints, floats, numpy's bool, integer, floating and
     complex scalars (complex ones lose their imaginary part, with numpy's ``ComplexWarning``),
-    0-d torch tensors that do not require grad, and, as their analogue, 0-d MLX arrays of a
-    real dtype. Anything else (``Fraction``, ``Decimal``, numpy arrays, 0-d ones included,
-    arrays and tensors with dimensions) raises torch's ``TypeError``:
+    0-d torch tensors (of any subclass) that do not require grad, and, as their analogue, 0-d
+    MLX arrays of a real dtype that no transformation traces (:func:`check_not_traced`).
+    Anything else (``Fraction``, ``Decimal``, numpy arrays, 0-d ones included, arrays and
+    tensors with dimensions) raises torch's ``TypeError``:
     ``dropout(): argument 'p' (position 2) must be float, not Fraction``. ``position`` is left
     out of the message when ``None`` (torch leaves it out for arguments passed by keyword).
 
@@ -79,9 +125,9 @@ def to_float(value: Any, op: str, arg: str, position: int | None = None) -> floa
                 f"{_argument(op, arg, position)} must be float, not array; "
                 f"a 0-d array of a real dtype is taken, but this one is {value.dtype}"
             )
+        check_not_traced(op, arg, value)
         return float(value.item())
-    is_tensor = type(value).__module__.startswith("torch") and hasattr(value, "requires_grad")
-    if is_tensor and value.ndim == 0 and not value.requires_grad:
+    if is_torch_tensor(value) and value.ndim == 0 and not value.requires_grad:
         return float(value.item())
     raise TypeError(f"{_argument(op, arg, position)} must be float, not {typename(value)}")
 
@@ -95,10 +141,15 @@ def to_bool(value: Any, op: str, arg: str, position: int | None = None) -> bool:
     raise TypeError(f"{_argument(op, arg, position)} must be bool, not {typename(value)}")
 
 
-def vf_args(op: str, p: Any, training: Any) -> tuple[float, bool]:
-    """What torch's ``_VF.<op>(input, p, train)`` makes of ``p`` and ``train``, checked in
-    that order: the Python float and the bool every later step sees."""
-    return to_float(p, op, "p", 2), to_bool(training, op, "train", 3)
+def vf_args(op: str, p: Any, training: Any, inplace: Any) -> tuple[float, bool, bool]:
+    """What torch's ``_VF.<op>_(input, p, train) if inplace else _VF.<op>(input, p, train)``
+    makes of its arguments, in that order: ``inplace`` by truthiness (it picks the op, whose
+    name the messages give: ``dropout_()`` in place), then ``p`` as a Python float, then
+    ``train``, which must be a bool."""
+    inplace = truth(inplace)
+    if inplace:
+        op += "_"
+    return to_float(p, op, "p", 2), to_bool(training, op, "train", 3), inplace
 
 
 def check_train_mode(mode: Any) -> None:
@@ -107,13 +158,72 @@ def check_train_mode(mode: Any) -> None:
         raise ValueError("training mode is expected to be boolean")
 
 
+def check_rng_state(state: Any, sizes: tuple[int, ...]) -> None:
+    """``torch.set_rng_state``'s checks, with its exception types and texts: a uint8 array
+    (``TypeError``) with one of ``sizes`` elements, in any shape (``RuntimeError``)."""
+    how = (
+        f"; set_rng_state takes the uint8 mx.array flashdrop.get_rng_state() returns "
+        f"({sizes[0]} elements), or torch's state ({sizes[1]} elements) as an mx.array: "
+        "compat.to_mlx(torch.get_rng_state())"
+    )
+    if not isinstance(state, mx.array):
+        raise TypeError(f"expected a torch.ByteTensor, but got {typename(state)}{how}")
+    if state.dtype != mx.uint8:
+        raise TypeError(f"RNG state must be a torch.ByteTensor{how}, not {state.dtype}")
+    if state.size not in sizes:
+        raise RuntimeError(
+            f"Expected a CPUGeneratorImplState of size {sizes[1]} but found the input RNG "
+            f"state size to be {state.size}{how}"
+        )
+
+
+# torch 2.13's device types, as its message lists them, and those it has a module for.
+_DEVICE_TYPES = (
+    "cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, "
+    "vulkan, mps, meta, hpu, mtia, privateuseone"
+)
+_DEVICE_MODULES = ("cpu", "cuda", "xpu", "mps", "mtia")
+_DEVICE_STRING = re.compile(r"([a-zA-Z_]+)(?::([1-9][0-9]*|0))?")
+
+
+def check_device_type(device_type: Any) -> None:
+    """``torch.random.fork_rng``'s check of ``device_type`` (``torch.get_device_module``'s),
+    made before it looks at ``enabled``; torch's ``RuntimeError`` texts. ``"meta"`` and a false
+    value (torch's default) pass."""
+    if device_type == "meta" or not device_type:
+        return
+    if not isinstance(device_type, str):
+        torch = sys.modules.get("torch")
+        if torch is None or not isinstance(device_type, torch.device):
+            raise RuntimeError(
+                f"Invalid value of device '{device_type}', expect torch.device, str, or None"
+            )
+        device_type = device_type.type
+    match = _DEVICE_STRING.fullmatch(device_type)
+    if match is None:
+        raise RuntimeError(f"Invalid device string: '{device_type}'")
+    name, index = match.groups()
+    if index is not None and int(index) >= 2**31:
+        raise RuntimeError(
+            f"Could not parse device index '{index}' in device string '{device_type}'"
+        )
+    if name not in _DEVICE_TYPES.split(", "):
+        raise RuntimeError(
+            f"Expected one of {_DEVICE_TYPES} device type at start of device string: {name}"
+        )
+    if name not in _DEVICE_MODULES:
+        raise RuntimeError(
+            f"Device '{name}' does not have a corresponding module registered as 'torch.{name}'."
+        )
+
+
 def check_array(input: Any, fn: str) -> None:
     """``TypeError`` for anything that is not an ``mlx.core.array``, saying how to convert it."""
     if isinstance(input, mx.array):
         return
     kind = type(input)
     name = f"{kind.__module__}.{kind.__qualname__}"
-    if kind.__module__.startswith("torch"):
+    if is_torch_tensor(input):
         how = "convert a torch tensor with flashdrop.compat.to_mlx(tensor)"
     elif kind.__module__.startswith("numpy"):
         how = "convert a numpy array with mlx.core.array(a)"
@@ -225,10 +335,11 @@ def check_channel_dim(fn: str, channel_dim: int) -> None:
 _DROP_P_RANGE = "drop probability has to be between 0 and 1, but got {p}"
 
 
-def check_drop_probability(p: float, end: str = "") -> None:
+def check_drop_probability(fn: str, arg: str, p: Any, end: str = "") -> None:
     """torchvision's ``ValueError`` for p outside [0, 1]; NaN is rejected here too (torchvision
     lets it through to a ``bernoulli_`` error)."""
-    if not 0 <= p <= 1:
+    check_not_traced(fn, arg, p)
+    if truth(p < 0.0) or truth(p > 1.0) or truth(p != p):  # torchvision's test, then NaN
         raise ValueError(_DROP_P_RANGE.format(p=p) + end)
 
 
@@ -277,10 +388,11 @@ def to_int(value: Any) -> Any:
         return value
 
 
-def check_max_pool(spatial: int, block_size: int, dtype: mx.Dtype) -> None:
-    """torchvision's DropBlock max-pools its drawn centres: torch's ``TypeError`` for a bool
-    block size (its kernel size), then its ``NotImplementedError`` for a bool input."""
-    op = f"max_pool{spatial}d"
+def check_max_pool(centres: mx.array, block_size: int, dtype: mx.Dtype) -> None:
+    """torchvision's DropBlock max-pools the ``centres`` it drew (taken here, so that the check
+    cannot come before the draw): torch's ``TypeError`` for a bool block size (its kernel size),
+    then its ``NotImplementedError`` for a bool input (of ``dtype``)."""
+    op = f"max_pool{centres.ndim - 2}d"
     if isinstance(block_size, bool):
         raise TypeError(
             f"{op}(): argument 'kernel_size' (position 2) must be tuple of ints, but found "

@@ -84,12 +84,13 @@ def drop(
     return _masked(input, noise_shape, p, scale=scale and p < 1)
 
 
-def drop_block(input: mx.array, p: float, block_size: int, inplace: bool, eps: float) -> mx.array:
+def drop_block(input: mx.array, p: float, block_size: int, inplace: Any, eps: float) -> mx.array:
     """torchvision's ``drop_block2d`` / ``drop_block3d`` on ``(N, C, *spatial)``, after its checks.
 
     Block centres are drawn with ``bernoulli_(gamma)`` on ``(N, C, S - block_size + 1, ...)``,
     each grown to a ``block_size`` cube (torchvision: zero padding, then a max-pool of stride 1),
     the survivors scaled by ``numel / (eps + kept)``, every step rounded as torch rounds it.
+    ``inplace`` is read by truthiness after the draw, where torchvision reads it.
     """
     spatial = input.shape[2:]
     fn = f"drop_block{len(spatial)}d"
@@ -103,7 +104,7 @@ def drop_block(input: mx.array, p: float, block_size: int, inplace: bool, eps: f
     centres = _random.bernoulli(
         input.shape[:2] + tuple(size - block_size + 1 for size in spatial), gamma
     )
-    _checks.check_max_pool(len(spatial), block_size, input.dtype)  # fails after the draw
+    _checks.check_max_pool(centres, block_size, input.dtype)
     # torchvision pads the centres with block_size // 2 zeros, then max-pools (window block_size,
     # stride 1) with block_size // 2 more of padding; as every window holds a centre or one of
     # the zeros, the pool's -inf padding never wins and can be zeros too.
@@ -116,16 +117,18 @@ def drop_block(input: mx.array, p: float, block_size: int, inplace: bool, eps: f
         dropped = functools.reduce(mx.logical_or, windows)
     keep = mx.logical_not(dropped)
     masked = input * keep.astype(input.dtype)
-    if not mx.issubdtype(input.dtype, mx.floating):
-        # The scale is float32 (torch's default dtype): an int input gives a float32 output,
-        # and fails in place, after `mul_(noise)` has written the masked input.
-        normalize = _block_normalizer(keep.sum(), keep.size, eps, mx.float32)
-        if inplace:
-            _result(input, masked, inplace)
-            _checks.raise_cannot_scale(input.dtype, alpha=False)
+    # The scale is float32 (torch's default dtype) for an int input, whose result is float32.
+    floating = mx.issubdtype(input.dtype, mx.floating)
+    scale_dtype = input.dtype if floating else mx.float32
+    normalize = _block_normalizer(keep.sum(), keep.size, eps, scale_dtype)
+    if not _checks.truth(inplace):
         return masked * normalize
-    normalize = _block_normalizer(keep.sum(), keep.size, eps, input.dtype)
-    return _result(input, masked * normalize, inplace)
+    # torchvision's input.mul_(noise).mul_(normalize): on an int input the first writes the
+    # masked input, the second fails.
+    _result(input, masked * normalize if floating else masked, inplace=True)
+    if not floating:
+        _checks.raise_cannot_scale(input.dtype, alpha=False)
+    return input
 
 
 def _block_normalizer(kept: mx.array, numel: int, eps: float, dtype: mx.Dtype) -> mx.array:

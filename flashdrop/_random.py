@@ -24,6 +24,8 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
+from flashdrop import _checks
+
 MODES = ("mlx", "torch")
 
 _MT_WORDS = 624
@@ -277,28 +279,14 @@ def get_rng_state() -> mx.array:
 def set_rng_state(state: mx.array) -> None:
     """Restore the random state from an array returned by :func:`get_rng_state` (5064 bytes:
     both streams), or from torch's own state (5056 bytes: the torch-mode stream only; MLX's key
-    is left as it is).
+    is left as it is). As in torch, a uint8 array of any shape with that many elements is taken,
+    in its row-major order.
 
     Example::
 
         >>> flashdrop.set_rng_state(compat.to_mlx(torch.get_rng_state()))  # torch's stream
     """
-    if not (
-        isinstance(state, mx.array)
-        and state.dtype == mx.uint8
-        and state.shape in ((STATE_BYTES,), (_TORCH_STATE_BYTES,))
-    ):
-        got = (
-            f"{state.dtype} array of shape {state.shape}"
-            if isinstance(state, mx.array)
-            else type(state).__name__
-        )
-        raise TypeError(
-            f"set_rng_state expects the uint8 array of shape ({STATE_BYTES},) that "
-            f"flashdrop.get_rng_state() returns, or torch's state of shape "
-            f"({_TORCH_STATE_BYTES},) as an mx.array (compat.to_mlx(torch.get_rng_state())), "
-            f"but got {got}"
-        )
+    _checks.check_rng_state(state, (STATE_BYTES, _TORCH_STATE_BYTES))
     data = np.asarray(state).tobytes()
     torch_generator.set_state(data[:_TORCH_STATE_BYTES])
     if len(data) == _TORCH_STATE_BYTES:
@@ -328,14 +316,17 @@ def fork_rng(
             one (``devices=[]``, torch's "CPU only") leaves MLX's key to run on. Default: ``None``
         enabled: if ``False``, nothing is forked or restored. Default: ``True``
         _caller, _devices_kw: internal to torch (the name in its warning); accepted, unused.
-        device_type: ``"meta"`` forks nothing, as in torch; any other value, or ``None``, the
-            generators above. Default: ``None``
+        device_type: ``"meta"`` forks nothing, as in torch; ``None`` or a type torch 2.13 has
+            a module for (``"cuda"``, ``"mps:0"``, ...), the generators above. Checked as torch
+            checks it, before ``enabled``: another type raises torch's ``RuntimeError``.
+            Default: ``None``
 
     Example::
 
         >>> with flashdrop.fork_rng():
         ...     y = F.dropout(x)  # the state after the block is the state before it
     """
+    _checks.check_device_type(device_type)
     if device_type == "meta" or not enabled:
         yield
         return

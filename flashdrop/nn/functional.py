@@ -62,7 +62,7 @@ def dropout(
         >>> y = F.dropout(mx.ones((2, 4)), p=0.5)
     """
     _checks.check_args("dropout", input, p)
-    p, training = _checks.vf_args("dropout", p, training)
+    p, training, inplace = _checks.vf_args("dropout", p, training, inplace)
     return _dropout.dropout(input, p, training, inplace)
 
 
@@ -80,7 +80,7 @@ def alpha_dropout(
         inplace: If set to ``True``, will do this operation in-place. Default: ``False``
     """
     _checks.check_args("alpha_dropout", input, p)
-    p, training = _checks.vf_args("alpha_dropout", p, training)
+    p, training, inplace = _checks.vf_args("alpha_dropout", p, training, inplace)
     return _dropout.dropout(input, p, training, inplace, alpha=True)
 
 
@@ -109,7 +109,7 @@ def dropout1d(
     _checks.check_args("dropout1d", input, p)
     _checks.check_channel_dim("dropout1d", channel_dim)
     _checks.check_dropout1d_dims(input.ndim)
-    p, training = _checks.vf_args("feature_dropout", p, training)
+    p, training, inplace = _checks.vf_args("feature_dropout", p, training, inplace)
     return _dropout.dropout(
         input, p, training, inplace, feature=True, batched=input.ndim == 3, channel_dim=channel_dim
     )
@@ -145,7 +145,7 @@ def dropout2d(
     _checks.warn_unexpected_dims("dropout2d", input.ndim, spatial=2)
     if input.ndim == 3 and channel_dim == 1:
         _checks.warn_dropout2d_as_1d()
-    p, training = _checks.vf_args("feature_dropout", p, training)
+    p, training, inplace = _checks.vf_args("feature_dropout", p, training, inplace)
     batched = channel_dim == 1 or input.ndim != 3
     return _dropout.dropout(
         input, p, training, inplace, feature=True, batched=batched, channel_dim=channel_dim
@@ -177,7 +177,7 @@ def dropout3d(
     _checks.check_args("dropout3d", input, p)
     _checks.check_channel_dim("dropout3d", channel_dim)
     _checks.warn_unexpected_dims("dropout3d", input.ndim, spatial=3)
-    p, training = _checks.vf_args("feature_dropout", p, training)
+    p, training, inplace = _checks.vf_args("feature_dropout", p, training, inplace)
     return _dropout.dropout(
         input, p, training, inplace, feature=True, batched=input.ndim == 5, channel_dim=channel_dim
     )
@@ -208,7 +208,7 @@ def feature_alpha_dropout(
     """
     _checks.check_args("feature_alpha_dropout", input, p)
     _checks.check_channel_dim("feature_alpha_dropout", channel_dim)
-    p, training = _checks.vf_args("feature_alpha_dropout", p, training)
+    p, training, inplace = _checks.vf_args("feature_alpha_dropout", p, training, inplace)
     return _dropout.dropout(
         input, p, training, inplace, feature=True, alpha=True, channel_dim=channel_dim
     )
@@ -232,10 +232,10 @@ def stochastic_depth(input: mx.array, p: float, mode: str, training: bool = True
         >>> y = F.stochastic_depth(mx.ones((8, 16)), p=0.2, mode="row")
     """
     _checks.check_array(input, "stochastic_depth")
-    _checks.check_drop_probability(p)
+    _checks.check_drop_probability("stochastic_depth", "p", p)
     _checks.check_stochastic_depth_mode(mode)
     p = _checks.to_float(p, "stochastic_depth", "p", 2)
-    if not training or p == 0.0:
+    if not _checks.truth(training) or p == 0.0:
         return input
     # "row": one draw per sample; "batch": one draw for the whole input.
     noise_shape = _per_sample("stochastic_depth", input) if mode == "row" else (1,) * input.ndim
@@ -262,9 +262,9 @@ def drop_path(
         >>> y = x + F.drop_path(branch(x), 0.1, training=True)
     """
     _checks.check_array(x, "drop_path")
-    _checks.check_drop_probability(drop_prob)
+    _checks.check_drop_probability("drop_path", "drop_prob", drop_prob)
     drop_prob = _checks.to_float(drop_prob, "drop_path", "drop_prob", 2)
-    if drop_prob == 0.0 or not training:
+    if drop_prob == 0.0 or not _checks.truth(training):
         return x
     return _dropout.drop(x, _per_sample("drop_path", x), drop_prob, scale_by_keep)
 
@@ -341,10 +341,10 @@ def _drop_block(
     training: bool,
 ) -> mx.array:
     _checks.check_array(input, fn)
-    _checks.check_drop_probability(p, end=".")
+    _checks.check_drop_probability(fn, "p", p, end=".")
     _checks.check_drop_block_dims(fn, input.ndim, ndim)
     p = _checks.to_float(p, fn, "p", 2)
-    if not training or p == 0.0:
+    if not _checks.truth(training) or p == 0.0:
         return input
     return _dropout.drop_block(input, p, block_size, inplace, eps)
 
@@ -373,7 +373,7 @@ def locked_dropout(
     p = _checks.to_float(p, "locked_dropout", "p", 2)
     _checks.check_p_is_probability(p)
     _checks.check_locked_dropout_dims(input.ndim)
-    if not training or p == 0:
+    if not _checks.truth(training) or p == 0:
         return input
     time_axis = 1 if batch_first and input.ndim == 3 else 0
     noise_shape = (*input.shape[:time_axis], 1, *input.shape[time_axis + 1 :])

@@ -34,19 +34,21 @@ __all__ = [
 class _Layer(mlx.nn.Module):
     """A parameterless layer called like a torch module: ``forward``, ``extra_repr``, ``train``.
 
-    Its probability (and DropBlock's ``eps``) is kept as given, for reading and the repr, as
-    torch keeps it, but never as an MLX parameter: ``mlx.nn.Module`` makes every ``mx.array``
-    attribute one, and an optimizer would then move a 0-d ``mx.array`` p.
+    Its arguments are kept as given, for reading and the repr, as torch keeps them, but never
+    as MLX parameters, whatever their types: ``mlx.nn.Module`` makes every ``mx.array``
+    attribute (and every list, tuple or dict) an entry of the module, an array a trainable
+    parameter, which an optimizer would then move. Here every attribute is a plain one, and
+    ``layer[key] = value`` is refused.
     """
 
-    _NOT_PARAMETERS = frozenset({"p", "drop_prob", "eps"})
-
     def __setattr__(self, key: str, value: Any) -> None:
-        if key in self._NOT_PARAMETERS:
-            self.pop(key, None)
-            object.__setattr__(self, key, value)  # an attribute, not an entry of the module
-        else:
-            super().__setattr__(key, value)
+        object.__setattr__(self, key, value)  # an attribute, never an entry of the module
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        raise TypeError(
+            f"{type(self).__name__} holds no MLX parameters: layer[{key!r}] = ... would make "
+            f"one; set an attribute instead (layer.{key} = ...), which stays a plain attribute"
+        )
 
     def train(self, mode: bool = True) -> "_Layer":
         """Set training mode (``mode=True``) or evaluation mode, as torch: ``mode`` must be a
@@ -80,7 +82,7 @@ class _DropoutNd(_Layer):
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         # torch's modules compare p with the ints 0 and 1 (its functions with 0.0 and 1.0).
-        _checks.check_p(p, 0, 1)
+        _checks.check_p(type(self).__name__, p, 0, 1)
         self.p = p
         self.inplace = inplace
 
@@ -293,7 +295,7 @@ class StochasticDepth(_Layer):
 
     def __init__(self, p: float, mode: str) -> None:
         super().__init__()
-        _checks.check_drop_probability(p)
+        _checks.check_drop_probability(type(self).__name__, "p", p)
         _checks.check_stochastic_depth_mode(mode)
         self.p = p
         self.mode = mode
@@ -328,7 +330,7 @@ class DropPath(_Layer):
 
     def __init__(self, drop_prob: float = 0.0, scale_by_keep: bool = True) -> None:
         super().__init__()
-        _checks.check_drop_probability(drop_prob)
+        _checks.check_drop_probability(type(self).__name__, "drop_prob", drop_prob)
         self.drop_prob = drop_prob
         self.scale_by_keep = scale_by_keep
 
@@ -368,7 +370,7 @@ class DropBlock2d(_Layer):
         self, p: float, block_size: int, inplace: bool = False, eps: float = 1e-06
     ) -> None:
         super().__init__()
-        _checks.check_drop_probability(p, end=".")
+        _checks.check_drop_probability(type(self).__name__, "p", p, end=".")
         self.p = p
         self.block_size = block_size
         self.inplace = inplace
@@ -429,7 +431,7 @@ class LockedDropout(_Layer):
 
     def __init__(self, p: float = 0.5, batch_first: bool = False) -> None:
         super().__init__()
-        _checks.check_p(p, 0, 1)
+        _checks.check_p(type(self).__name__, p, 0, 1)
         self.p = p
         self.batch_first = batch_first
 

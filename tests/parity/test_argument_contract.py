@@ -23,7 +23,7 @@ import torch.nn.functional as TF
 
 import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import compat, nn
+from flashdrop import _checks, compat, nn
 from tests.names import FUNCTIONS, MODULE_OF
 from tests.parity.test_bitexact import assert_same_bits, sample_input
 from tests.parity.test_contract import assert_same_outcome, outcome
@@ -449,3 +449,231 @@ def test_beyond_torch_p_converted_as_torchs_ops_convert_it(p):
             lambda x, p, _: F.drop_path(x, p, True), compat.to_mlx(x), our_p, None, "torch"
         )
         assert_same_bits(ours, theirs)
+
+
+# In place, torch calls _VF.<op>_, whose name its messages give.
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize(
+    ("p", "training"),
+    [(fractions.Fraction(1, 2), True), (0.5, 1), (np.array(0.3), None), (0.5, "yes")],
+    ids=repr,
+)
+@pytest.mark.parametrize("inplace", [True, False, 1, "yes", np.bool_(True)], ids=repr)
+def test_inplace_errors_name_torchs_inplace_op(name, p, training, inplace):
+    x = torch.ones(shape_for(name))
+    theirs = outcome(getattr(TF, name), x, p, training, inplace)
+    assert theirs[0] is not None
+    ours = outcome(getattr(F, name), compat.to_mlx(x), p, training, inplace)
+    assert_same_outcome(theirs, ours)
+
+
+# Arrays of more than one value (or none), where torch takes a tensor's truth value.
+
+
+def ambiguous(values):
+    """torch's tensor and flashdrop's array of the same values."""
+    return torch.tensor(values), mx.array(values)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("values", [[0.3, 0.2], [True, False], []], ids=repr)
+@pytest.mark.parametrize("where", ["p", "inplace"])
+def test_arrays_of_many_values_are_ambiguous_as_in_torch(name, values, where):
+    x = torch.ones(shape_for(name))
+    theirs_value, our_value = ambiguous(values)
+    args = {"p": 0.5, "training": True, "inplace": False}
+    theirs = outcome(lambda: getattr(TF, name)(x.clone(), **{**args, where: theirs_value}))
+    ours = outcome(lambda: getattr(F, name)(compat.to_mlx(x), **{**args, where: our_value}))
+    assert theirs[0] is not None and theirs[0][0] is RuntimeError
+    assert_same_outcome(theirs, ours)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_a_module_with_a_many_valued_p_fails_as_torchs(module):
+    theirs_p, our_p = ambiguous([0.3, 0.2])
+    assert_same_outcome(
+        outcome(getattr(torch.nn, module), theirs_p), outcome(getattr(nn, module), our_p)
+    )
+
+
+BEYOND_ARGUMENTS = {
+    "stochastic_depth": (
+        lambda x, p, training: torch_stochastic_depth(x, p, "row", training),
+        lambda x, p, training: F.stochastic_depth(x, p, "row", training),
+        (4, 3),
+    ),
+    "drop_path": (
+        lambda x, p, training: torch_drop_path(x, p, training),
+        lambda x, p, training: F.drop_path(x, p, training),
+        (4, 3),
+    ),
+    "drop_block2d": (
+        lambda x, p, training: torch_drop_block(x, p, 1, training=training),
+        lambda x, p, training: F.drop_block2d(x, p, 1, training=training),
+        (2, 2, 3, 3),
+    ),
+    "locked_dropout": (torch_locked_dropout, F.locked_dropout, (3, 2, 4)),
+}
+
+
+@pytest.mark.parametrize("case", list(BEYOND_ARGUMENTS))
+@pytest.mark.parametrize("where", ["p", "training"])
+def test_layers_beyond_torch_take_many_valued_arrays_as_the_originals(case, where):
+    theirs_fn, ours_fn, shape = BEYOND_ARGUMENTS[case]
+    x = torch.ones(shape)
+    theirs_value, our_value = ambiguous([0.3, 0.2] if where == "p" else [True, False])
+    args = {"p": 0.5, "training": True}
+    theirs = outcome(lambda: theirs_fn(x.clone(), **{**args, where: theirs_value}))
+    ours = outcome(lambda: ours_fn(compat.to_mlx(x), **{**args, where: our_value}))
+    assert theirs[0] is not None and theirs[0][0] is RuntimeError
+    assert_same_outcome(theirs, ours)
+
+
+def test_drop_block_reads_inplace_after_its_draw_as_torchvision():
+    x = torch.ones(2, 2, 5, 5)
+    theirs_value, our_value = ambiguous([True, False])
+    torch.manual_seed(4)
+    flashdrop.manual_seed(4)
+    theirs = outcome(torch_drop_block, x.clone(), 0.5, 3, theirs_value)
+    with flashdrop.rng_mode("torch"):
+        ours = outcome(F.drop_block2d, compat.to_mlx(x), 0.5, 3, our_value)
+    assert theirs[0] is not None
+    assert_same_outcome(theirs, ours)
+    assert_same_state()
+
+
+# The types torch's messages name, and the tensors it takes.
+
+
+class _Comparable:
+    """Compares with floats (so that it passes the range check), and is no number."""
+
+    def __lt__(self, other):
+        return False
+
+    def __gt__(self, other):
+        return False
+
+
+class _TensorSubclass(torch.Tensor):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        fractions.Fraction(1, 2),
+        decimal.Decimal("0.5"),
+        np.array(0.5),
+        np.array([0.5]),
+        torch.tensor([0.5]),
+        _Comparable(),
+        mx.array([0.5]),
+        "0.5",
+        None,
+        [0.5],
+        __import__("array").array("d", [0.5]),
+        __import__("datetime").timedelta(0),
+        mx.float32,
+    ],
+    ids=repr,
+)
+def test_refused_types_are_named_as_torchs_parser_names_them(value):
+    """torch's parser itself (_VF, without the range check before it): its tp_name."""
+    with pytest.raises(TypeError) as theirs:
+        torch._VF.dropout(torch.ones(2), value, True)
+    with pytest.raises(TypeError) as ours:
+        _checks.to_float(value, "dropout", "p", 2)
+    assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        torch.tensor(0.3).as_subclass(_TensorSubclass),
+        torch.nn.Parameter(torch.tensor(0.3), requires_grad=False),
+        torch.nn.Parameter(torch.tensor(0.3)),  # requires grad: refused
+        torch.tensor([0.3]).as_subclass(_TensorSubclass),  # dimensions: refused
+    ],
+    ids=["0-d subclass", "0-d Parameter", "Parameter that requires grad", "1-d subclass"],
+)
+def test_tensor_subclasses_as_torch(value):
+    x = sample_input((4, 6), torch.float32)
+    theirs, their_outcome = run_outcome(TF.dropout, x.clone(), value, True)
+    ours, our_outcome = run_outcome(F.dropout, compat.to_mlx(x), value, True, "torch")
+    assert_same_outcome(their_outcome, our_outcome)
+    if theirs is not None:
+        assert_same_bits(ours, theirs)
+
+
+def test_a_traced_p_is_refused_with_the_type_torch_refuses_a_p_that_requires_grad():
+    x = torch.ones(4)
+    their_error = outcome(TF.dropout, x, torch.tensor(0.3, requires_grad=True))[0]
+    with pytest.raises(their_error[0], match="traced by a function transformation"):
+        mx.grad(lambda p: F.dropout(compat.to_mlx(x), p).sum())(mx.array(0.3))
+
+
+# torch.set_rng_state's rule: a uint8 tensor of 5056 elements, any shape.
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [
+        ((5056,), torch.uint8),
+        ((8, 632), torch.uint8),
+        ((1, 5056), torch.uint8),
+        ((5048,), torch.uint8),
+        ((2, 2524), torch.uint8),
+        ((), torch.uint8),
+        ((5056,), torch.int8),
+        ((5056,), torch.float32),
+    ],
+    ids=str,
+)
+def test_set_rng_state_checks_as_torch(shape, dtype):
+    torch.manual_seed(21)
+    state = torch.get_rng_state()
+    theirs_state = state[: math.prod(shape)].reshape(shape).to(dtype)
+    theirs = outcome(torch.set_rng_state, theirs_state)
+    flashdrop.manual_seed(3)
+    ours = outcome(flashdrop.set_rng_state, compat.to_mlx(theirs_state))
+    assert_same_outcome(theirs, ours)
+    if theirs[0] is None:
+        assert_same_state()
+
+
+DEVICE_TYPES = ["foo", "gpu", "hpu", "meta", "cuda", "cuda:0", "mps:1", "cuda:", "cuda:01"]
+DEVICE_TYPES += ["", None, 3, "cuda:3000000000", torch.device("cpu"), torch.device("meta")]
+DEVICE_TYPES += ["CUDA", "cpu"]
+
+
+@pytest.mark.parametrize("device_type", DEVICE_TYPES, ids=repr)
+@pytest.mark.parametrize("enabled", [False, True])
+def test_fork_rng_checks_device_type_as_torch_before_enabled(device_type, enabled):
+    """devices=[]: the accelerators this machine lacks stay out of it."""
+
+    def fork(fork_rng):
+        def enter():
+            with fork_rng(devices=[], enabled=enabled, device_type=device_type):
+                pass
+
+        return enter
+
+    assert_same_outcome(outcome(fork(torch.random.fork_rng)), outcome(fork(flashdrop.fork_rng)))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "same_masks"), [(torch.float64, True), (torch.float32, False)], ids=str
+)
+def test_the_known_difference_of_a_0d_tensor_p_beyond_torch(dtype, same_masks):
+    """docs/argument-contract.md: timm, given a 0-d float64 tensor p, draws what flashdrop
+    draws; given a float32 one, bernoulli_'s tensor overload draws other masks."""
+    x = torch.ones(256, 3)
+    p = torch.tensor(0.3, dtype=dtype)
+    theirs, _ = run_outcome(lambda x, p, _: torch_drop_path(x, p, True), x.clone(), p, None)
+    ours, _ = run_outcome(
+        lambda x, p, _: F.drop_path(x, p, True), compat.to_mlx(x), compat.to_mlx(p), None, "torch"
+    )
+    assert np.array_equal(np.array(ours) != 0, theirs.numpy() != 0) is same_masks

@@ -416,7 +416,8 @@ def test_mlx_own_dropout():
     assert "torch's draw #2 has no counterpart in the port:" in message
     assert message.splitlines()[-1] == (
         "the port's Dropout at 'drop' is mlx.nn's: it draws from MLX's stream, which flashdrop "
-        "neither records nor keeps in step with torch's; use flashdrop.nn's (compat.port_dropout)"
+        "neither records nor keeps in step with torch's; use flashdrop.nn's "
+        "(flashdrop.compat.port_dropout)"
     )
 
 

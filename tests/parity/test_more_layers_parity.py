@@ -60,7 +60,7 @@ def torch_drop_block(input, p, block_size, inplace=False, eps=1e-06, training=Tr
         raise ValueError(f"block size should be odd. Got {block_size} which is even.")
     numerator, count = p, 1
     for size in spatial:
-        numerator *= size
+        numerator = numerator * size  # not *=: that would scale a tensor p in place
         count *= size - block_size + 1
     gamma = numerator / (block_size ** len(spatial) * count)
     noise_shape = (*input.shape[:2], *(size - block_size + 1 for size in spatial))

@@ -342,7 +342,7 @@ def test_mlx_own_dropout_is_pointed_out():
     assert message.endswith(
         "\nthe port's Dropout at 'layers.2' is mlx.nn's: it draws from MLX's stream, which "
         "flashdrop neither records nor keeps in step with torch's; use flashdrop.nn's "
-        "(compat.port_dropout)"
+        "(flashdrop.compat.port_dropout)"
     )
 
 

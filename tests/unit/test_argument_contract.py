@@ -3,6 +3,8 @@ set_rng_state with torch's 5056 bytes, fork_rng's parameters (tests/parity compa
 with real torch)."""
 
 import fractions
+import inspect
+import math
 import re
 
 import mlx.core as mx
@@ -108,6 +110,73 @@ def test_no_layer_holds_p_as_a_parameter(make):
         assert layer.parameters() == {} and layer.p.item() == 0.5
 
 
+# Every layer with every argument an mx.array (0-d), and the input shape it takes.
+ALL_ARRAY_ARGUMENTS = [
+    (nn.Dropout, (mx.array(0.25), mx.array(False)), (2, 8)),
+    (nn.Dropout1d, (mx.array(0.25), mx.array(False)), (2, 4, 2)),
+    (nn.Dropout2d, (mx.array(0.25), mx.array(True)), (2, 2, 2, 2)),
+    (nn.Dropout3d, (mx.array(0.25), mx.array(False)), (2, 2, 1, 2, 2)),
+    (nn.AlphaDropout, (mx.array(0.25), mx.array(True)), (2, 8)),
+    (nn.FeatureAlphaDropout, (mx.array(0.25), mx.array(False)), (2, 4, 2)),
+    (nn.StochasticDepth, (mx.array(0.25), "row"), (2, 8)),
+    (nn.DropPath, (mx.array(0.25), mx.array(True)), (2, 8)),
+    (nn.DropBlock2d, (mx.array(0.25), mx.array(3), mx.array(False), mx.array(1e-6)), (1, 1, 4, 4)),
+    (
+        nn.DropBlock3d,
+        (mx.array(0.25), mx.array(1), mx.array(True), mx.array(1e-6)),
+        (2, 1, 2, 2, 2),
+    ),
+    (nn.LockedDropout, (mx.array(0.25), mx.array(True)), (2, 4, 2)),
+]
+
+
+@pytest.mark.parametrize(
+    ("cls", "args", "shape"),
+    ALL_ARRAY_ARGUMENTS,
+    ids=[case[0].__name__ for case in ALL_ARRAY_ARGUMENTS],
+)
+def test_no_layer_holds_any_argument_as_a_parameter(cls, args, shape):
+    """Whatever the argument (p, inplace, block_size, eps, scale_by_keep, batch_first, a
+    channel_dim): a 0-d array stays a plain attribute, and an optimizer's steps leave it."""
+    has_channel_dim = "channel_dim" in inspect.signature(cls).parameters
+    kwargs = {"channel_dim": mx.array(1)} if has_channel_dim else {}
+    layer = cls(*args, **kwargs)
+    assert layer.parameters() == {} and layer.trainable_parameters() == {} and len(layer) == 0
+    arrays = {key: value for key, value in vars(layer).items() if isinstance(value, mx.array)}
+    before = {key: np.array(value) for key, value in arrays.items()}
+    assert len(before) == sum(isinstance(a, mx.array) for a in args) + len(kwargs)
+
+    class Model(mlx.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = mlx.nn.Linear(4, 8)
+            self.drop = layer
+
+        def __call__(self, x):
+            return self.drop(self.linear(x).reshape(shape))
+
+    model = Model()
+    optimizer = mlx.optimizers.Adam(learning_rate=1.0)
+    loss_and_grad = mlx.nn.value_and_grad(model, lambda m, x: (m(x) ** 2).sum())
+    for _ in range(3):
+        _, grads = loss_and_grad(model, mx.ones((2, 4)))
+        assert grads["drop"] == {}
+        optimizer.update(model, grads)
+        mx.eval(model.parameters())
+    for key, value in before.items():
+        assert np.array_equal(np.array(getattr(layer, key)), value), key
+
+
+@pytest.mark.parametrize("make", LAYERS)
+def test_a_parameter_cannot_be_set_as_a_dict_entry(make):
+    layer = make(0.25)
+    with pytest.raises(TypeError, match=r"holds no MLX parameters: layer\['p'\] = \.\.\."):
+        layer["p"] = mx.array(0.9)
+    assert layer.parameters() == {} and len(layer) == 0
+    with pytest.raises(ValueError, match='does not have parameter named "p"'):
+        layer.update({"p": mx.array(0.9)})
+
+
 @pytest.mark.parametrize("make", LAYERS)
 def test_train_refuses_a_mode_that_is_not_a_bool(make):
     layer = make(0.25)
@@ -127,6 +196,15 @@ def test_set_rng_state_with_torchs_5056_bytes_keeps_mlxs_key():
     assert np.array_equal(np.array(flashdrop.get_rng_state()[:5056]), np.array(torch_part))
 
 
+@pytest.mark.parametrize("shape", [(5064,), (2, 2532), (8, 633), (5056,), (8, 632), (1, 5056)])
+def test_set_rng_state_takes_any_shape_with_the_right_count_as_torch(shape):
+    flashdrop.manual_seed(1)
+    state = flashdrop.get_rng_state()[: math.prod(shape)]
+    flashdrop.manual_seed(2)
+    flashdrop.set_rng_state(state.reshape(shape))
+    assert np.array_equal(np.array(flashdrop.get_rng_state()[: state.size]), np.array(state))
+
+
 def _mlx_key():
     return np.array(mx.random.state[0]).copy()
 
@@ -140,7 +218,8 @@ def _mlx_key():
         ({"devices": []}, True, False),
         ({"enabled": False}, False, False),
         ({"device_type": "meta"}, False, False),
-        ({"device_type": "gpu", "_caller": "x", "_devices_kw": "y"}, True, True),
+        ({"device_type": "cuda", "_caller": "x", "_devices_kw": "y"}, True, True),
+        ({"device_type": "mps:0", "devices": []}, True, False),
     ],
     ids=repr,
 )
@@ -231,3 +310,66 @@ def test_a_0d_array_p_in_a_compiled_training_step_of_an_rnn():
         mx.eval(step(tokens), state)
     assert model.locked.p.item() == np.float32(0.3) and model.drop.p.item() == np.float16(0.2)
     assert "p" not in model.locked and "p" not in model.drop
+
+
+# A p that a transformation traces cannot become a float: a clear TypeError, never a silent zero
+# gradient or MLX's eval error.
+
+TRACED_CALLS = {
+    "grad": lambda f: mx.grad(lambda p: f(p).sum())(mx.array(0.3)),
+    "value_and_grad": lambda f: mx.value_and_grad(lambda p: f(p).sum())(mx.array(0.3)),
+    "grad of a function of p": lambda f: mx.grad(lambda q: f(q * 0.5).sum())(mx.array(0.6)),
+    "vjp": lambda f: mx.vjp(f, [mx.array(0.3)], [mx.ones((2, 3, 4))]),
+    "jvp": lambda f: mx.jvp(f, [mx.array(0.3)], [mx.array(1.0)]),
+    "vmap": lambda f: mx.vmap(f)(mx.array([0.3, 0.4])),
+    "compile": lambda f: mx.compile(f)(mx.array(0.3)),
+    "compiled grad": lambda f: mx.compile(mx.grad(lambda p: f(p).sum()))(mx.array(0.3)),
+}
+TRACED_FUNCTIONS = {
+    "dropout": (lambda p: F.dropout(mx.ones((2, 3, 4)), p), "dropout: p"),
+    "dropout2d": (lambda p: F.dropout2d(mx.ones((2, 3, 4)), p), "dropout2d: p"),
+    "alpha_dropout": (lambda p: F.alpha_dropout(mx.ones((2, 3, 4)), p, True), "alpha_dropout: p"),
+    "drop_path": (lambda p: F.drop_path(mx.ones((2, 3, 4)), p, True), "drop_path: drop_prob"),
+    "drop_block2d": (lambda p: F.drop_block2d(mx.ones((2, 3, 4, 1)), p, 1), "drop_block2d: p"),
+    "stochastic_depth": (lambda p: F.stochastic_depth(mx.ones((2, 3)), p, "row"), "stochastic"),
+    "locked_dropout": (lambda p: F.locked_dropout(mx.ones((2, 3, 4)), p), "locked_dropout: p"),
+    "Dropout": (lambda p: nn.Dropout(p)(mx.ones((2, 3, 4))), "Dropout: p"),
+    "DropPath": (lambda p: nn.DropPath(p)(mx.ones((2, 3, 4))), "DropPath: drop_prob"),
+    "to_float": (lambda p: _checks.to_float(p, "dropout", "p", 2) * mx.ones(1), "dropout: p"),
+}
+
+
+@pytest.mark.parametrize("call", list(TRACED_CALLS))
+@pytest.mark.parametrize("function", list(TRACED_FUNCTIONS))
+def test_a_traced_p_is_refused_clearly(function, call):
+    fn, start = TRACED_FUNCTIONS[function]
+    with pytest.raises(TypeError, match=f"^{start}.* traced by a function transformation"):
+        TRACED_CALLS[call](fn)
+
+
+def test_an_array_p_that_is_not_traced_works_inside_transformations():
+    """grad, vmap and compile over the input, with a constant 0-d array p: no refusal, and the
+    gradient is the mask's (the kept elements' scale)."""
+    p = mx.array(0.25)
+    flashdrop.manual_seed(0)
+    x = mx.ones((64,))
+    grad = mx.grad(lambda x: F.dropout(x, p).sum())(x)
+    assert set(np.unique(np.array(grad)).tolist()) == {0.0, np.float32(1) / np.float32(0.75)}
+    assert mx.vmap(lambda x: F.dropout(x, p))(mx.ones((2, 8))).shape == (2, 8)
+    assert flashdrop.compile(lambda x: F.dropout(x, p))(x).shape == (64,)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: F.dropout(mx.ones(4), mx.array([0.3, 0.2])),
+        lambda: F.dropout(mx.ones(4), 0.3, True, mx.array([True, False])),
+        lambda: nn.Dropout(mx.array([0.3, 0.2])),
+        lambda: F.drop_path(mx.ones((4, 2)), 0.3, mx.array([True, False])),
+        lambda: F.drop_block2d(mx.ones((1, 1, 3, 3)), 0.3, 1, mx.array([True, False])),
+        lambda: F.stochastic_depth(mx.ones((4, 2)), mx.array([0.3, 0.2]), "row"),
+    ],
+)
+def test_arrays_of_more_than_one_value_are_ambiguous_as_torchs_tensors(call):
+    with pytest.raises(RuntimeError, match=r"^Boolean value of Tensor with more than one value"):
+        call()
