@@ -586,6 +586,14 @@ _FLOAT_NAMES = {
 }
 
 
+def raise_torch_mode_compiled(what: str) -> None:
+    raise RuntimeError(
+        f"flashdrop: a torch-mode {what} cannot be compiled: its values are drawn on the "
+        "host and would be frozen into the compiled graph, repeating on every call. Compile "
+        "in 'mlx' mode, or call this function without flashdrop.compile."
+    )
+
+
 def torch_dtype_name(dtype: mx.Dtype) -> str:
     """c10's name for ``dtype`` (``Float``, ``Long``, ...)."""
     return _FLOAT_NAMES.get(dtype) or _TORCH_DTYPE_NAMES[dtype]

@@ -350,11 +350,7 @@ def next_mlx_key() -> mx.array | None:
 def check_not_tracing(what: str = "dropout") -> None:
     """Refuse a torch-mode draw inside :func:`compile`: it would be frozen into the graph."""
     if getattr(_tracing, "depth", 0):
-        raise RuntimeError(
-            f"flashdrop: a torch-mode {what} cannot be compiled: its values are drawn on the "
-            "host and would be frozen into the compiled graph, repeating on every call. Compile "
-            "in 'mlx' mode, or call this function without flashdrop.compile."
-        )
+        _checks.raise_torch_mode_compiled(what)
 
 
 # Called with (shape, q, mode, mask) after every draw while flashdrop.testing.record_draws() is
