@@ -32,6 +32,14 @@ _MT_WORDS = 624
 _TORCH_HEADER = struct.Struct("<QiiQ")  # initial seed, left, seeded, next
 _TORCH_STATE_BYTES = 5056  # header, 624 u64 words, torch's normal-sampler cache
 _NORMAL_CACHE_AT = _TORCH_HEADER.size + 8 * _MT_WORDS
+# torch's normal-sampler cache, after the 624 words: normal_x, normal_y, normal_rho (doubles),
+# normal_is_valid (int32), 4 bytes of padding, next_float_normal_sample (float32), its valid
+# flag (one byte), 3 bytes of padding. torch reads normal_y when normal_is_valid is nonzero and
+# writes only normal_y, the flags and the float, every other byte 0.
+_NORMAL_Y_AT = _NORMAL_CACHE_AT + 8
+_NORMAL_VALID_AT = _NORMAL_CACHE_AT + 24
+_FLOAT_NORMAL_AT = _NORMAL_CACHE_AT + 32
+_FLOAT_VALID_AT = _NORMAL_CACHE_AT + 36
 _MLX_KEY_BYTES = 8
 STATE_BYTES = _TORCH_STATE_BYTES + _MLX_KEY_BYTES
 
@@ -82,7 +90,14 @@ class TorchCPUGenerator:
             self._bits.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": _MT_WORDS}}
             self._initial_seed = seed
             self._next_when_spent = 0  # torch's `next` field while the table is used up
-            self._normal_cache = bytes(_TORCH_STATE_BYTES - _NORMAL_CACHE_AT)
+            self._normal = None  # torch's cached second Box-Muller double, or None
+            self._float_normal = None  # torch's cached float sample: carried, never drawn
+
+    @contextmanager
+    def stream(self) -> Iterator["TorchStream"]:
+        """Hold the generator's lock and draw from it: one torch kernel's worth of draws."""
+        with self._lock:
+            yield TorchStream(self)
 
     def bernoulli(self, count: int, q: float) -> np.ndarray:
         """The next ``count`` draws of ``bernoulli_(q)``: a bool array, True where kept."""
@@ -113,7 +128,16 @@ class TorchCPUGenerator:
             next_ = pos if pos < _MT_WORDS else self._next_when_spent
             header = _TORCH_HEADER.pack(self._initial_seed, left, 1, next_)
             words = state["key"].astype("<u8").tobytes()
-            return header + words + self._normal_cache
+            cache = bytearray(_TORCH_STATE_BYTES - _NORMAL_CACHE_AT)
+            if self._normal is not None:
+                struct.pack_into("<d", cache, _NORMAL_Y_AT - _NORMAL_CACHE_AT, self._normal)
+                struct.pack_into("<i", cache, _NORMAL_VALID_AT - _NORMAL_CACHE_AT, 1)
+            if self._float_normal is not None:
+                struct.pack_into(
+                    "<f", cache, _FLOAT_NORMAL_AT - _NORMAL_CACHE_AT, self._float_normal
+                )
+                cache[_FLOAT_VALID_AT - _NORMAL_CACHE_AT] = 1
+            return header + words + bytes(cache)
 
     def set_state(self, data: bytes) -> None:
         """Take a state in ``torch.get_rng_state()``'s layout."""
@@ -141,7 +165,46 @@ class TorchCPUGenerator:
             }
             self._initial_seed = initial_seed
             self._next_when_spent = next_
-            self._normal_cache = bytes(data[_NORMAL_CACHE_AT:_TORCH_STATE_BYTES])
+            (valid,) = struct.unpack_from("<i", data, _NORMAL_VALID_AT)
+            self._normal = struct.unpack_from("<d", data, _NORMAL_Y_AT)[0] if valid else None
+            self._float_normal = (
+                struct.unpack_from("<f", data, _FLOAT_NORMAL_AT)[0]
+                if data[_FLOAT_VALID_AT]
+                else None
+            )
+
+
+class TorchStream:
+    """The draws of one torch kernel, made while :meth:`TorchCPUGenerator.stream` holds the lock.
+
+    ``words`` are torch's ``random()`` (one 32-bit mt19937 word each), ``pairs`` its
+    ``random64()`` (two words, the first the high half); ``normal`` is the cached second value of
+    torch's scalar Box-Muller sampler (``None`` when there is none).
+    """
+
+    def __init__(self, generator: TorchCPUGenerator) -> None:
+        self._generator = generator
+
+    def words(self, count: int) -> np.ndarray:
+        """The next ``count`` 32-bit words, as uint32."""
+        if count:
+            self._generator._next_when_spent = _MT_WORDS
+        # numpy returns the raw words for the full 32-bit range (faster than random_raw).
+        return self._generator._integers(0, 2**32, size=count, dtype=np.uint32)
+
+    def pairs(self, count: int) -> np.ndarray:
+        """The next ``count`` ``random64()`` draws (two words each), as uint64."""
+        if count:
+            self._generator._next_when_spent = _MT_WORDS
+        return self._generator._pairs(count)
+
+    @property
+    def normal(self) -> float | None:
+        return self._generator._normal
+
+    @normal.setter
+    def normal(self, value: float | None) -> None:
+        self._generator._normal = value
 
 
 # torch 2.13 seeds its generator differently at every start; so does flashdrop's torch stream.
@@ -276,6 +339,20 @@ def fork_rng(
         set_rng_state(state if fork_mlx else state[:_TORCH_STATE_BYTES])
 
 
+def next_mlx_key() -> mx.array | None:
+    """The key for the next mlx-mode draw, or ``None`` for MLX's global ``mx.random.state``.
+
+    Every mlx-mode draw passes this as ``key=`` to ``mx.random``.
+    """
+    return None
+
+
+def check_not_tracing(what: str = "dropout") -> None:
+    """Refuse a torch-mode draw inside :func:`compile`: it would be frozen into the graph."""
+    if getattr(_tracing, "depth", 0):
+        _checks.raise_torch_mode_compiled(what)
+
+
 # (thread id, recorder): each recorder is called with (shape, q, mode, mask) after every draw
 # its thread makes while flashdrop.testing.record_draws() is active there (through _record);
 # empty otherwise, so that a draw costs one truth test more.
@@ -291,14 +368,9 @@ def _recording_here() -> bool:
 def bernoulli(shape: Sequence[int], q: float | mx.array) -> mx.array:
     """A bool mask of ``shape``, True with probability ``q``, from the current mode's stream."""
     if _mode == "mlx":
-        mask = mx.random.bernoulli(q, shape)
-    elif getattr(_tracing, "depth", 0):
-        raise RuntimeError(
-            "flashdrop: a torch-mode dropout cannot be compiled: its mask is drawn on the host "
-            "and would be frozen into the compiled graph, repeating on every call. Compile in "
-            "'mlx' mode, or call this function without flashdrop.compile."
-        )
+        mask = mx.random.bernoulli(q, shape, key=next_mlx_key())
     else:
+        check_not_tracing()
         # Reshaped by MLX: numpy stops at 64 dimensions, torch and MLX do not.
         mask = mx.array(torch_generator.bernoulli(math.prod(shape), q)).reshape(shape)
     if _recorders:

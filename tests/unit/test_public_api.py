@@ -13,12 +13,21 @@ from flashdrop import nn
 
 def test_top_level_names():
     assert sorted(flashdrop.__all__) == [
+        "bernoulli",
         "compile",
         "fork_rng",
         "get_rng_mode",
         "get_rng_state",
         "manual_seed",
         "nn",
+        "normal",
+        "rand",
+        "rand_like",
+        "randint",
+        "randint_like",
+        "randn",
+        "randn_like",
+        "randperm",
         "rng_mode",
         "set_rng_mode",
         "set_rng_state",
