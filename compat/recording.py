@@ -26,9 +26,11 @@ def record_torch_draws() -> Iterator[list[_recording.Draw]]:
     Yields a list that fills with one :class:`flashdrop.testing.Draw` per draw: dropout's
     ``bernoulli_`` (what ``F.dropout``, the feature and alpha variants, the math kernel of
     ``scaled_dot_product_attention``, ``MultiheadAttention`` and the RNNs' dropout between layers
-    draw on the CPU), with its shape, ``p`` (``1 - q`` of ``bernoulli_(q)``) and mask; any other
-    draw of the default generator (``randint``, ``randn``, ``normal_``, ...) with its shape,
-    ``p=None`` and no mask. Draws from an explicit ``generator=`` are not recorded. Each record
+    draw on the CPU), with its shape and mask in the order drawn (torch's memory order: a
+    transposed view's draw gets its shape permuted so, and the view's shape as ``view``) and
+    ``p`` (``1 - q`` of ``bernoulli_(q)``); any other draw of the default generator
+    (``randint``, ``randn``, ``normal_``, ...) with its shape, ``p=None`` and no mask. Draws
+    from an explicit ``generator=`` are not recorded. Each record
     names the outermost torch function being run (``"dropout"``,
     ``"scaled_dot_product_attention"``, ``"lstm"``, ...), the innermost ``torch.nn.Module``
     being run (its qualified name in the outermost one) and the call site (the first frame
@@ -54,7 +56,7 @@ def record_torch_draws() -> Iterator[list[_recording.Draw]]:
     names: dict[int, dict[int, str]] = {}
     torch_dir = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 
-    def draw(aten_op: Any, shape: tuple[int, ...], q: float | None, mask: Any) -> None:
+    def draw(aten_op: Any, out: Any, q: float | None) -> None:
         name = module_type = None
         if modules:
             name = _recording.names_in(modules[0], names).get(id(modules[-1]), "?")
@@ -62,7 +64,8 @@ def record_torch_draws() -> Iterator[list[_recording.Draw]]:
         op = functions[0] if functions else aten_op.overloadpacket.__name__
         p = None if q is None else 1 - q
         site = _recording.call_site(torch_dir)
-        draws.append(_recording.Draw(op, shape, p, "torch", mask, site, name, module_type))
+        shape, view, mask = _in_memory_order(out, q is not None)
+        draws.append(_recording.Draw(op, shape, p, "torch", mask, site, name, module_type, view))
 
     thread = threading.get_ident()  # the hooks are global: modules run by other threads pass
 
@@ -83,6 +86,32 @@ def record_torch_draws() -> Iterator[list[_recording.Draw]]:
     finally:
         entering.remove()
         leaving.remove()
+
+
+def _in_memory_order(out: Any, masked: bool) -> tuple[tuple[int, ...], Any, Any]:
+    """A drawn tensor's (shape, view, mask) in the order torch drew it: its memory order.
+
+    torch's CPU generator fills a tensor in memory order, and dropout draws its noise with its
+    input's strides (``empty_like``): a transposed view's noise is drawn in the layout under
+    the view. For such a tensor (dense, not row-major) the shape and the mask are permuted into
+    memory order, and ``view`` is its shape; else ``view`` is ``None``. The mask (True where
+    nonzero) only when ``masked``.
+    """
+    torch = import_torch()
+    if not isinstance(out, torch.Tensor):
+        return (), None, None
+    out = out.detach()
+    view = None
+    if not out.is_contiguous():
+        # The dimensions of size 2 or more by decreasing stride; those of size 1 stay.
+        big = [d for d in range(out.dim()) if out.size(d) > 1]
+        by_stride = iter(sorted(big, key=out.stride, reverse=True))
+        order = [next(by_stride) if out.size(d) > 1 else d for d in range(out.dim())]
+        permuted = out.permute(order)
+        if permuted.is_contiguous():
+            out, view = permuted, tuple(out.shape)
+    mask = out.ne(0).cpu().numpy() if masked else None
+    return tuple(out.shape), view, mask
 
 
 @functools.cache
@@ -136,14 +165,13 @@ def _torch_modes() -> tuple[type, type]:
             ):
                 return result
             out = result[0] if isinstance(result, (tuple, list)) else result
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else ()
             name = func.overloadpacket.__name__
             if name in ("bernoulli", "bernoulli_") and func._overloadname in ("float", "p"):
                 # bernoulli_(q): q is omitted from the arguments when it is the default, 0.5.
                 q = args[1] if len(args) > 1 else kwargs.get("p", 0.5)
-                self.draw(func, shape, float(q), out.detach().ne(0).cpu().numpy())
+                self.draw(func, out, float(q))
             else:
-                self.draw(func, shape, None, None)
+                self.draw(func, out, None)
             return result
 
     return Functions, Draws

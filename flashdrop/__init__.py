@@ -2,10 +2,23 @@
 
 ``from flashdrop import nn`` gives torch's six dropout modules (and the dropout family beyond
 ``torch.nn``: stochastic depth, drop path, DropBlock, locked dropout), ``flashdrop.nn.functional``
-the matching functions; the names below control their randomness.
+the matching functions; the names below control their randomness, and draw torch's other random
+numbers (``rand``, ``randn``, ``randint``, ``randperm``, ``bernoulli``, ``normal``) from the same
+stream.
 """
 
 from flashdrop import nn
+from flashdrop._draws import (
+    bernoulli,
+    normal,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+)
 from flashdrop._random import (
     checkpoint,
     compile,
@@ -21,6 +34,7 @@ from flashdrop._random import (
 __version__ = "0.1.0"  # the one place the version is defined (pyproject.toml reads it)
 
 __all__ = [
+    "bernoulli",
     "checkpoint",
     "compile",
     "fork_rng",
@@ -28,6 +42,14 @@ __all__ = [
     "get_rng_state",
     "manual_seed",
     "nn",
+    "normal",
+    "rand",
+    "rand_like",
+    "randint",
+    "randint_like",
+    "randn",
+    "randn_like",
+    "randperm",
     "rng_mode",
     "set_rng_mode",
     "set_rng_state",

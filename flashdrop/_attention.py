@@ -5,6 +5,10 @@ torch 2.13 on the CPU computes attention with dropout in ``_scaled_dot_product_a
 them being an ordinary :func:`flashdrop._dropout.dropout` call (the public function makes it, so
 that the draw is its own). Without dropout, :func:`fast` uses MLX's
 ``mx.fast.scaled_dot_product_attention`` where its results are torch's.
+
+float64 is computed accurately (to float64 rounding, as torch): MLX's float64 ``exp`` and
+``softmax`` on the CPU are only float32-accurate, so the softmax here raises ``e`` to the power
+with ``mx.power``, which is float64-accurate (see :func:`softmax`).
 """
 
 import math
@@ -20,8 +24,10 @@ def compute_dtype(dtype: mx.Dtype) -> mx.Dtype:
 
 
 def scale_of(head_dim: int, scale: float | None) -> float:
-    """torch's ``calculate_scale``: ``scale``, or 1 / sqrt(E), in double."""
-    return 1.0 / math.sqrt(head_dim) if scale is None else scale
+    """torch's ``calculate_scale``: ``scale``, or 1 / sqrt(E), in double (inf for E == 0)."""
+    if scale is not None:
+        return scale
+    return 1.0 / math.sqrt(head_dim) if head_dim else math.inf
 
 
 def expand_heads(query: mx.array, kv: mx.array) -> mx.array:
@@ -70,7 +76,32 @@ def safe_softmax(s: mx.array) -> mx.array:
     zero = mx.array(0, s.dtype)
     # The softmax of a masked row is NaN; it is taken of zeros instead, so that its gradient
     # (which the outer select multiplies by 0) is not NaN either.
-    return mx.where(masked, zero, mx.softmax(mx.where(masked, zero, s), axis=-1))
+    return mx.where(masked, zero, softmax(mx.where(masked, zero, s)))
+
+
+def softmax(s: mx.array) -> mx.array:
+    """A softmax over the last axis, float64-accurate for float64 ``s`` (MLX's is not)."""
+    return _softmax_float64(s) if s.dtype == mx.float64 else mx.softmax(s, axis=-1)
+
+
+@mx.custom_function
+def _softmax_float64(s: mx.array) -> mx.array:
+    """``exp(s - max) / sum``, the exponential taken as ``mx.power(e, x)`` (C's ``pow`` in
+    float64, correctly rounded or nearly; MLX's float64 ``exp`` is float32-accurate).
+
+    ``e`` in float64 is e(1 + d) with |d| < 5.4e-17, so ``e ** x`` is ``exp(x)`` times
+    (1 + x d): for x = s - max <= 0 the weight's absolute error is at most
+    max(exp(x) |x|) d = d / e < 2e-17, below float64's rounding of a weight near 1.
+    """
+    e = mx.power(mx.array(math.e, s.dtype), s - mx.max(s, axis=-1, keepdims=True))
+    return e / mx.sum(e, axis=-1, keepdims=True)
+
+
+@_softmax_float64.vjp
+def _softmax_float64_vjp(primals: tuple, cotangent: mx.array, output: mx.array) -> mx.array:
+    """The softmax's own gradient, ``p * (g - sum(p * g))`` (MLX's of ``power`` would take
+    the float32-accurate ``log(e)``)."""
+    return output * (cotangent - mx.sum(output * cotangent, axis=-1, keepdims=True))
 
 
 # Compiled once, traced per (shape, dtype): the selects fuse around MLX's softmax.
@@ -92,10 +123,20 @@ def fast(
 ) -> mx.array | None:
     """``mx.fast.scaled_dot_product_attention`` where it computes torch's result, else None.
 
-    MLX's kernel takes rank-4 inputs of one batch size and one key/value head count (it groups
-    query heads as GQA does), aligns a causal mask bottom-right (torch: top-left; the same when
-    L == S) and gives uniform weights on a fully masked row (torch: 0; those rows are zeroed
-    here). Shapes were checked by the caller.
+    ``key`` and ``value`` are the caller's, their heads not expanded: MLX's kernel groups the
+    query heads as GQA (and ``repeat_interleave``) does, query head h using key head
+    h // (H_q / H). It is used for float32, float16 and bfloat16 inputs, the latter two cast to
+    float32 first, as torch computes them (in their own dtype MLX's kernel overflows above
+    65504 and adds a float16 mask in float16); rank 4, one batch size, one key/value head count
+    dividing the query's; no mask, a causal one with L == S (MLX aligns it bottom-right, torch
+    top-left), or a bool mask. A fully masked row of a bool mask reaches the kernel unmasked
+    and its output is zeroed after, torch's 0 weights, with finite gradients on every backend
+    (MLX gives uniform weights there, or NaN where it turns the mask into -inf).
+
+    Not used for float masks: MLX's kernel cannot differentiate with respect to the mask on
+    the GPU (a learned bias, T5's or ALiBi's, is a mask torch differentiates) and its backward
+    pass through a fully -inf row is NaN; nor for float64 (MLX's float64 softmax is
+    float32-accurate: see :func:`softmax`). Shapes were checked by the caller.
     """
     if query.dtype not in (mx.float32, *_HALF) or query.size == 0 or key.shape[-2] == 0:
         return None
@@ -103,18 +144,20 @@ def fast(
         return None
     if not query.shape[0] == key.shape[0] == value.shape[0] or key.shape[1] != value.shape[1]:
         return None
+    if query.shape[1] % key.shape[1]:  # a query head axis of 1 broadcast against the key's
+        return None
     if is_causal and query.shape[-2] != key.shape[-2]:
         return None
-    if attn_mask is not None and attn_mask.dtype not in (mx.bool_, query.dtype):
+    if attn_mask is not None and attn_mask.dtype != mx.bool_:
         return None
-    mask = "causal" if is_causal else attn_mask
-    out = mx.fast.scaled_dot_product_attention(
-        query, key, value, scale=scale_of(query.shape[-1], scale), mask=mask
-    )
-    if attn_mask is None:
-        return out
-    if attn_mask.dtype == mx.bool_:
+    q, k, v = (a.astype(mx.float32) for a in (query, key, value))
+    mask: mx.array | str | None = "causal" if is_causal else None
+    if attn_mask is not None:
         fully_masked = mx.logical_not(mx.any(attn_mask, axis=-1, keepdims=True))
-    else:
-        fully_masked = mx.all(attn_mask == -math.inf, axis=-1, keepdims=True)
-    return mx.where(fully_masked, mx.array(0, out.dtype), out)
+        mask = mx.logical_or(attn_mask, fully_masked)
+    out = mx.fast.scaled_dot_product_attention(
+        q, k, v, scale=scale_of(query.shape[-1], scale), mask=mask
+    )
+    if attn_mask is not None:
+        out = mx.where(fully_masked, mx.array(0, out.dtype), out)
+    return out.astype(query.dtype)

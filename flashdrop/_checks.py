@@ -6,6 +6,7 @@ sentence of ours follows it.
 """
 
 import ctypes
+import math
 import operator
 import re
 import sys
@@ -415,7 +416,8 @@ def check_locked_dropout_dims(ndim: int) -> None:
 
 _SDPA = "scaled_dot_product_attention"
 
-# The C++ type names torch's attention checks print for a dtype (caffe2's TypeMeta names).
+# The C++ type names torch's attention and randint checks print for a dtype (caffe2's TypeMeta
+# names).
 _TORCH_CPP_DTYPE_NAMES = {
     mx.float32: "float",
     mx.float64: "double",
@@ -495,7 +497,51 @@ def check_sdpa_inputs(query: mx.array, key: mx.array, value: mx.array, attn_mask
         )
 
 
+def check_sdpa_flash_mask(
+    query: mx.array,
+    key: mx.array,
+    value: mx.array,
+    attn_mask: Any,
+    dropout_p: float,
+    enable_gqa: bool,
+) -> None:
+    """torch's ``IndexError`` for a 0-d or 1-D mask where torch 2.13 considers its CPU flash
+    kernel: no dropout, 4-D inputs of one batch size and one head count (with ``enable_gqa``,
+    key and value heads alike and dividing the query's), a non-empty output and S > 0. Its
+    check of the mask reads ``attn_mask.size(-2)``; elsewhere (the math kernel) such a mask
+    broadcasts."""
+    if attn_mask is None or attn_mask.ndim >= 2 or dropout_p != 0:
+        return
+    if not query.ndim == key.ndim == value.ndim == 4:
+        return
+    if not query.shape[0] == key.shape[0] == value.shape[0]:
+        return
+    heads, key_heads, value_heads = query.shape[1], key.shape[1], value.shape[1]
+    if enable_gqa:
+        if key_heads != value_heads or heads % key_heads:
+            return
+    elif not heads == key_heads == value_heads:
+        return
+    if not math.prod((*query.shape[:-1], value.shape[-1])) or not key.shape[-2]:
+        return
+    raise IndexError(
+        _dim_out_of_range(attn_mask.ndim, -2)
+        + "; without dropout torch reads the mask's size(-2) for 4-D inputs; give the mask of "
+        f"shape {attn_mask.shape} at least 2 dimensions, e.g. attn_mask.reshape(1, -1)"
+    )
+
+
+def _dim_out_of_range(ndim: int, dim: int) -> str:
+    """torch's text for ``size(dim)`` of a tensor with ``ndim`` dimensions (too few)."""
+    if ndim == 0:
+        return f"Dimension specified as {dim} but tensor has no dimensions"
+    return (
+        f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dim})"
+    )
+
+
 def check_sdpa_not_causal_and_mask(is_causal: bool, attn_mask: Any) -> None:
+    """torch's ``RuntimeError`` for ``is_causal=True`` together with an ``attn_mask``."""
     if is_causal and attn_mask is not None:
         raise RuntimeError(
             "_scaled_dot_product_attention: "
@@ -507,8 +553,8 @@ def check_heads_axis(ndim: int) -> None:
     """torch's ``IndexError`` for ``size(-3)`` of a tensor with fewer than 3 dimensions."""
     if ndim < 3:
         raise IndexError(
-            f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got -3)"
-            f"; enable_gqa=True needs a heads axis: (N, ..., H, L, E) or (H, L, E) inputs"
+            _dim_out_of_range(ndim, -3)
+            + "; enable_gqa=True needs a heads axis: (N, ..., H, L, E) or (H, L, E) inputs"
         )
 
 
@@ -519,8 +565,7 @@ def check_gqa_heads(query_heads: int, key_heads: int, value_heads: int) -> None:
     if query_heads % key_heads or query_heads % value_heads:
         raise RuntimeError(
             "Number of heads in key and value must divide the number of heads in "
-            f"; query: the query has {query_heads} heads, the key {key_heads}, the value "
-            f"{value_heads}"
+            f"; the query has {query_heads} heads, the key {key_heads}, the value {value_heads}"
         )
 
 
@@ -554,11 +599,43 @@ def check_mask_shape(mask_shape: tuple[int, ...], scores_shape: tuple[int, ...])
         )
 
 
-def check_sdpa_matmul(fn: str, a: tuple[int, ...], b: tuple[int, ...], names: str) -> None:
-    """The contracted sizes of one of attention's two products; torch's own message there is an
-    internal ``bmm`` one, so this one is ours (with torch's type)."""
-    if a[-1] != b[-2]:
-        raise RuntimeError(f"{fn}: {names}; got {a[-1]} and {b[-2]} (shapes {a} and {b})")
+def sdpa_scores_shape(
+    query: tuple[int, ...], key: tuple[int, ...], expanded_key: tuple[int, ...]
+) -> tuple[int, ...]:
+    """The (N, ..., H, L, S) shape of the scores ``query @ key^T``: the batch axes of the query
+    and of ``expanded_key`` (the key, its heads repeated for GQA) broadcast, torch's
+    ``RuntimeError`` otherwise. The messages name the caller's ``query`` and ``key`` shapes;
+    for a mismatched E torch's own is an internal ``bmm`` one, so ours has its type only."""
+    what = f"query {query} and key {key} have batch axes that do not broadcast"
+    batch = broadcast_shapes(query[:-2], expanded_key[:-2], what)
+    if query[-1] != key[-1]:
+        raise RuntimeError(
+            f"{_SDPA}: query and key must have one embedding size E; got {query[-1]} and "
+            f"{key[-1]} (query {query}, key {key})"
+        )
+    return (*batch, query[-2], key[-2])
+
+
+def check_sdpa_value(
+    scores: tuple[int, ...],
+    query: tuple[int, ...],
+    key: tuple[int, ...],
+    value: tuple[int, ...],
+    expanded_value: tuple[int, ...],
+) -> None:
+    """The product ``weights @ value``: the weights' batch axes (``scores``, from the caller's
+    ``query`` and ``key``) broadcast with ``expanded_value``'s, and key and value have one S;
+    torch's ``RuntimeError`` otherwise (for S, with our text: torch's is an internal one)."""
+    what = (
+        f"the batch axes {scores[:-2]} of query {query} and key {key} and those of value "
+        f"{value} do not broadcast"
+    )
+    broadcast_shapes(scores[:-2], expanded_value[:-2], what)
+    if key[-2] != value[-2]:
+        raise RuntimeError(
+            f"{_SDPA}: key and value must have one sequence length S; got {key[-2]} and "
+            f"{value[-2]} (key {key}, value {value})"
+        )
 
 
 def raise_sdpa_not_floating(dtype: mx.Dtype) -> None:
@@ -572,3 +649,181 @@ def raise_sdpa_complex() -> None:
         "\"softmax_lastdim_kernel_impl\" not implemented for 'ComplexFloat'"
         f"; {_SDPA} needs floating-point query, key and value"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Random draws (flashdrop.rand, randn, randint, randperm, bernoulli, normal): torch's texts.
+
+_FLOAT_NAMES = {
+    mx.float32: "Float",
+    mx.float64: "Double",
+    mx.float16: "Half",
+    mx.bfloat16: "BFloat16",
+}
+
+
+def raise_torch_mode_compiled(what: str) -> None:
+    raise RuntimeError(
+        f"flashdrop: a torch-mode {what} cannot be compiled or vmapped: its values are drawn "
+        "on the host, so mx.compile would freeze them into the graph (the same values on every "
+        "call) and mx.vmap would share them between all rows. Draw in 'mlx' mode there (with "
+        "flashdrop.compile for compiling), or call the function uncompiled and outside mx.vmap "
+        "(dropout on the whole batch draws every row afresh)."
+    )
+
+
+def torch_dtype_name(dtype: mx.Dtype) -> str:
+    """c10's name for ``dtype`` (``Float``, ``Long``, ...)."""
+    return _FLOAT_NAMES.get(dtype) or _TORCH_DTYPE_NAMES[dtype]
+
+
+def check_size(fn: str, size: Any) -> tuple[int, ...]:
+    """A size as torch's factories take it: ints, or one tuple or list of ints."""
+    if not size:
+        raise TypeError(f'{fn}() missing 1 required positional arguments: "size"')
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for dim in size:
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(
+                f"{fn}(): argument 'size' (position 1) must be tuple of ints, "
+                f"not {type(dim).__name__}"
+            )
+    dims = tuple(int(dim) for dim in size)
+    for dim in dims:
+        if dim < 0:
+            raise RuntimeError(
+                f"Trying to create tensor with negative dimension {dim}: {list(dims)}"
+            )
+    return dims
+
+
+def check_size_is_sequence(fn: str, size: Any, position: int) -> None:
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(
+            f"{fn}(): argument 'size' (position {position}) must be tuple of ints, "
+            f"not {type(size).__name__}"
+        )
+
+
+def raise_randint_arguments(positional: int, keywords: list[str]) -> None:
+    raise TypeError(
+        "randint() takes (high, size) or (low, high, size), but got "
+        f"{positional} positional arguments and the keywords {keywords}"
+    )
+
+
+def raise_unsupported_dtype(fn: str, dtype: mx.Dtype) -> None:
+    raise TypeError(f"{fn}: dtype {dtype} is not supported; use an int or float dtype")
+
+
+def raise_normal_form(problem: str) -> None:
+    raise TypeError(f"normal(): {problem}")
+
+
+def raise_no_kernel(kernel: str, dtype: mx.Dtype) -> None:
+    """torch's ``NotImplementedError`` for a dtype a random kernel has no instance for."""
+    raise NotImplementedError(f"\"{kernel}\" not implemented for '{torch_dtype_name(dtype)}'")
+
+
+def check_int64(*values: int) -> None:
+    for value in values:
+        if not -(2**63) <= value < 2**63:
+            raise ValueError("Overflow when unpacking long long")  # torch's text
+
+
+def check_from_to(low: int, high: int) -> None:
+    if not low < high:
+        raise RuntimeError(
+            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+        )
+
+
+def check_int_bounds(low: int, high: int, dtype: mx.Dtype) -> None:
+    """torch's range check of ``randint``'s bounds against an integer or bool dtype."""
+    info = (0, 1) if dtype == mx.bool_ else (mx.iinfo(dtype).min, mx.iinfo(dtype).max)
+    for name, value in (("from", low), ("to - 1", high - 1)):
+        if not info[0] <= value <= info[1]:
+            raise RuntimeError(f"{name} is out of bounds for {_TORCH_CPP_DTYPE_NAMES[dtype]}")
+
+
+def warn_float_bounds(low: int, high: int, dtype: mx.Dtype, digits: int) -> None:
+    """torch's warnings for ``randint`` bounds past the integers a float dtype holds exactly."""
+    for name, value in (("from", low), ("to - 1", high - 1)):
+        if not -(2**digits) <= value <= 2**digits:
+            warnings.warn(
+                f"{name} is out of bounds [-(2^{digits}), 2^{digits}]. Due to precision "
+                f"limitations {_TORCH_CPP_DTYPE_NAMES[dtype]} can support discrete uniform "
+                "distribution only within this range. This warning will become an error in "
+                "version 1.7 release, please fix the code in advance",
+                UserWarning,
+                stacklevel=4,
+            )
+
+
+def check_half_bounds(low: int, high: int) -> None:
+    """float16 bounds past its largest finite value: torch casts infinity to int64 (undefined)."""
+    if max(abs(low), abs(high)) > 65504:
+        raise ValueError(
+            f"randint: bounds [{low}, {high}) go past float16's largest value, 65504; torch's "
+            "result there is undefined behaviour in C++, which flashdrop's torch mode does not "
+            "reproduce. Draw an integer dtype and convert."
+        )
+
+
+def check_from_to_in_dtype(low: int, high: int) -> None:
+    if not low < high:
+        raise RuntimeError(
+            "random_ expects 'from' casted to dtype to be less than 'to' casted to dtype, but "
+            f"got from={low} >= to={high}"
+        )
+
+
+def check_std(std: float) -> None:
+    if not std >= 0.0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
+
+
+def holds(condition: mx.array) -> bool:
+    """Whether ``condition`` holds everywhere, where MLX can evaluate it: True while
+    ``mx.compile`` or ``mx.vmap`` trace (the values are placeholders; nothing can be checked)."""
+    try:
+        return bool(mx.all(condition).item())
+    except ValueError as error:
+        if "function transformations" not in str(error):
+            raise
+        return True
+
+
+def check_std_array(std: mx.array) -> None:
+    if not holds(std >= 0):
+        raise RuntimeError("normal expects all elements of std >= 0.0")
+
+
+def raise_probability_out_of_range() -> None:
+    """torch's check in ``bernoulli_distribution``, raised at the first bad probability."""
+    raise RuntimeError(
+        "Expected p_in >= 0 && p_in <= 1 to be true, but got false.  (Could this error "
+        "message be improved?  If so, please report an enhancement request to PyTorch.)"
+    )
+
+
+def check_bernoulli_p(p: float) -> None:
+    if not 0 <= p <= 1:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p:g}")
+
+
+def check_randperm(n: int, dtype: mx.Dtype) -> None:
+    if n < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
+    if dtype == mx.bool_:
+        raise_no_kernel("randperm", dtype)
+    # torch's limits and texts; bfloat16 has none (its values round past 256).
+    limit = {mx.float16: (2049, "2049"), mx.float32: (2**24 + 1, "2^24+1")}
+    limit[mx.float64] = (2**53 + 1, "2^53+1")
+    if dtype in limit and n > limit[dtype][0]:
+        name = torch_dtype_name(dtype)
+        raise RuntimeError(f"n cannot be greater than {limit[dtype][1]} for {name} type.")
+    if dtype in (mx.uint8, mx.int8, mx.int16, mx.int32, mx.int64) and n - 1 > mx.iinfo(dtype).max:
+        cname = {mx.uint8: "uint8_t", mx.int8: "int8_t", mx.int16: "int16_t", mx.int32: "int32_t"}
+        raise RuntimeError(f"value cannot be converted to type {cname[dtype]} without overflow")

@@ -37,6 +37,14 @@ _MT_WORDS = 624
 _TORCH_HEADER = struct.Struct("<QiiQ")  # initial seed, left, seeded, next
 _TORCH_STATE_BYTES = 5056  # header, 624 u64 words, torch's normal-sampler cache
 _NORMAL_CACHE_AT = _TORCH_HEADER.size + 8 * _MT_WORDS
+# torch's normal-sampler cache, after the 624 words: normal_x, normal_y, normal_rho (doubles),
+# normal_is_valid (int32), 4 bytes of padding, next_float_normal_sample (float32), its valid
+# flag (one byte), 3 bytes of padding. torch reads normal_y when normal_is_valid is nonzero and
+# writes only normal_y, the flags and the float, every other byte 0.
+_NORMAL_Y_AT = _NORMAL_CACHE_AT + 8
+_NORMAL_VALID_AT = _NORMAL_CACHE_AT + 24
+_FLOAT_NORMAL_AT = _NORMAL_CACHE_AT + 32
+_FLOAT_VALID_AT = _NORMAL_CACHE_AT + 36
 _MLX_KEY_BYTES = 8
 STATE_BYTES = _TORCH_STATE_BYTES + _MLX_KEY_BYTES
 
@@ -87,7 +95,14 @@ class TorchCPUGenerator:
             self._bits.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": _MT_WORDS}}
             self._initial_seed = seed
             self._next_when_spent = 0  # torch's `next` field while the table is used up
-            self._normal_cache = bytes(_TORCH_STATE_BYTES - _NORMAL_CACHE_AT)
+            self._normal = None  # torch's cached second Box-Muller double, or None
+            self._float_normal = None  # torch's cached float sample: carried, never drawn
+
+    @contextmanager
+    def stream(self) -> Iterator["TorchStream"]:
+        """Hold the generator's lock and draw from it: one torch kernel's worth of draws."""
+        with self._lock:
+            yield TorchStream(self)
 
     def bernoulli(self, count: int, q: float) -> np.ndarray:
         """The next ``count`` draws of ``bernoulli_(q)``: a bool array, True where kept."""
@@ -118,7 +133,16 @@ class TorchCPUGenerator:
             next_ = pos if pos < _MT_WORDS else self._next_when_spent
             header = _TORCH_HEADER.pack(self._initial_seed, left, 1, next_)
             words = state["key"].astype("<u8").tobytes()
-            return header + words + self._normal_cache
+            cache = bytearray(_TORCH_STATE_BYTES - _NORMAL_CACHE_AT)
+            if self._normal is not None:
+                struct.pack_into("<d", cache, _NORMAL_Y_AT - _NORMAL_CACHE_AT, self._normal)
+                struct.pack_into("<i", cache, _NORMAL_VALID_AT - _NORMAL_CACHE_AT, 1)
+            if self._float_normal is not None:
+                struct.pack_into(
+                    "<f", cache, _FLOAT_NORMAL_AT - _NORMAL_CACHE_AT, self._float_normal
+                )
+                cache[_FLOAT_VALID_AT - _NORMAL_CACHE_AT] = 1
+            return header + words + bytes(cache)
 
     def set_state(self, data: bytes) -> None:
         """Take a state in ``torch.get_rng_state()``'s layout."""
@@ -146,7 +170,46 @@ class TorchCPUGenerator:
             }
             self._initial_seed = initial_seed
             self._next_when_spent = next_
-            self._normal_cache = bytes(data[_NORMAL_CACHE_AT:_TORCH_STATE_BYTES])
+            (valid,) = struct.unpack_from("<i", data, _NORMAL_VALID_AT)
+            self._normal = struct.unpack_from("<d", data, _NORMAL_Y_AT)[0] if valid else None
+            self._float_normal = (
+                struct.unpack_from("<f", data, _FLOAT_NORMAL_AT)[0]
+                if data[_FLOAT_VALID_AT]
+                else None
+            )
+
+
+class TorchStream:
+    """The draws of one torch kernel, made while :meth:`TorchCPUGenerator.stream` holds the lock.
+
+    ``words`` are torch's ``random()`` (one 32-bit mt19937 word each), ``pairs`` its
+    ``random64()`` (two words, the first the high half); ``normal`` is the cached second value of
+    torch's scalar Box-Muller sampler (``None`` when there is none).
+    """
+
+    def __init__(self, generator: TorchCPUGenerator) -> None:
+        self._generator = generator
+
+    def words(self, count: int) -> np.ndarray:
+        """The next ``count`` 32-bit words, as uint32."""
+        if count:
+            self._generator._next_when_spent = _MT_WORDS
+        # numpy returns the raw words for the full 32-bit range (faster than random_raw).
+        return self._generator._integers(0, 2**32, size=count, dtype=np.uint32)
+
+    def pairs(self, count: int) -> np.ndarray:
+        """The next ``count`` ``random64()`` draws (two words each), as uint64."""
+        if count:
+            self._generator._next_when_spent = _MT_WORDS
+        return self._generator._pairs(count)
+
+    @property
+    def normal(self) -> float | None:
+        return self._generator._normal
+
+    @normal.setter
+    def normal(self, value: float | None) -> None:
+        self._generator._normal = value
 
 
 # torch 2.13 seeds its generator differently at every start; so does flashdrop's torch stream.
@@ -393,9 +456,24 @@ def fork_rng(
         set_rng_state(state if fork_mlx else state[:_TORCH_STATE_BYTES])
 
 
-# Called with (shape, q, mode, mask) after every draw while flashdrop.testing.record_draws() is
-# active (through _record); empty otherwise, so that a draw costs one truth test more.
-_recorders: list[Callable[[tuple[int, ...], Any, str, mx.array | None], None]] = []
+def check_not_tracing(what: str = "dropout", like: mx.array | None = None) -> None:
+    """Refuse a torch-mode draw that a transformation would freeze or share: inside a
+    :func:`compile` trace, or, when ``like`` (the array the draw is for) is given, inside any
+    ``mx.compile`` or ``mx.vmap`` trace."""
+    if getattr(_local, "tracing", 0) or (like is not None and _is_traced(like)):
+        _checks.raise_torch_mode_compiled(what)
+
+
+# (thread id, recorder): each recorder is called with (shape, q, mode, mask) after every draw
+# its thread makes while flashdrop.testing.record_draws() is active there (through _record);
+# empty otherwise, so that a draw costs one truth test more.
+_recorders: list[tuple[int, Callable[[tuple[int, ...], Any, str, mx.array | None], None]]] = []
+
+
+def _recording_here() -> bool:
+    """Whether this thread records its draws."""
+    thread = threading.get_ident()
+    return any(owner == thread for owner, _ in tuple(_recorders))
 
 
 def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None = None) -> mx.array:
@@ -408,15 +486,8 @@ def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None =
         key = next_mlx_key()
         # Without the keyword when there is no key: nanobind's keywords cost ~4 us a call.
         mask = mx.random.bernoulli(q, shape) if key is None else mx.random.bernoulli(q, shape, key)
-    elif getattr(_local, "tracing", 0) or (like is not None and _is_traced(like)):
-        raise RuntimeError(
-            "flashdrop: a torch-mode draw cannot be compiled or vmapped: its mask is drawn on "
-            "the host, so mx.compile would freeze it into the graph (the same mask on every "
-            "call) and mx.vmap would share it between all rows. Draw in 'mlx' mode there (with "
-            "flashdrop.compile for compiling), or call the function uncompiled and outside "
-            "mx.vmap (dropout on the whole batch draws every row afresh)."
-        )
     else:
+        check_not_tracing("dropout", like)
         generator = getattr(_local, "torch_replay", None) or torch_generator
         # Reshaped by MLX: numpy stops at 64 dimensions, torch and MLX do not.
         mask = mx.array(generator.bernoulli(math.prod(shape), q)).reshape(shape)
@@ -426,11 +497,13 @@ def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None =
 
 
 def _record(shape: Sequence[int], q: float | mx.array | None, mask: mx.array | None) -> None:
-    """Report a draw to every recorder; ``q`` and ``mask`` are ``None`` for a draw that is not
-    a ``bernoulli``. Its caller names the draw unless a public function above it does."""
-    mode = get_rng_mode()
-    for record in tuple(_recorders):  # another thread may stop recording meanwhile
-        record(tuple(shape), q, mode, mask)
+    """Report a draw to every recorder of this thread; ``q`` and ``mask`` are ``None`` for a
+    draw that is not a ``bernoulli``. Its caller names the draw unless a public function above
+    it does."""
+    thread, mode = threading.get_ident(), get_rng_mode()
+    for owner, record in tuple(_recorders):  # another thread may stop recording meanwhile
+        if owner == thread:
+            record(tuple(shape), q, mode, mask)
 
 
 def _is_traced(array: mx.array) -> bool:
@@ -470,9 +543,9 @@ def compile(
     :func:`next_mlx_key`). A torch-mode draw inside raises ``RuntimeError``: torch's stream
     lives on the host. If a call fails while tracing, the random state is restored.
 
-    While :func:`flashdrop.testing.record_draws` records, an mlx-mode call runs ``fn``
-    uncompiled, so that each draw is recorded with its mask: the same masks, outputs and random
-    state.
+    While :func:`flashdrop.testing.record_draws` records in the calling thread, an mlx-mode
+    call runs ``fn`` uncompiled, so that each draw is recorded with its mask: the same masks,
+    outputs and random state.
 
     Args:
         fn: the function to compile.
@@ -517,7 +590,7 @@ def compile(
     @functools.wraps(fn)
     def compiled(*args: Any, **kwargs: Any) -> Any:
         nonlocal compiled_global
-        if _recorders and get_rng_mode() == "mlx":
+        if _recorders and get_rng_mode() == "mlx" and _recording_here():
             # Recording (flashdrop.testing.record_draws): run eagerly, so that every draw is
             # seen with its mask; the same masks, outputs and random state as compiled.
             return fn(*args, **kwargs)

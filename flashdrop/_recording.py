@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,8 +54,11 @@ class Draw:
             ``"scaled_dot_product_attention"``, ``"drop_path"``, ...), or on torch's side the
             outermost torch function being run (``"dropout"``, ``"scaled_dot_product_attention"``,
             ``"multi_head_attention_forward"``, ``"lstm"``, ``"bernoulli_"``, ``"randint"``, ...).
-        shape: the shape of the noise drawn: ``(N, C, 1, 1)`` for torch's ``Dropout2d``, the
-            weights' ``(N, H, L, S)`` for attention.
+        shape: the shape of the noise drawn, in the order drawn: ``(N, C, 1, 1)`` for torch's
+            ``Dropout2d``, the weights' ``(N, H, L, S)`` for attention. torch fills a tensor in
+            memory order: for a transposed or permuted one (``F.dropout`` of a transposed view
+            draws its noise with the view's strides), ``shape`` is its shape in memory order,
+            and ``view`` its shape.
         p: ``1 - q`` for a draw that is True with probability ``q``: the probability of dropping,
             for dropout. ``None`` for torch's draws that are not ``bernoulli`` (``randint``, ...).
         mode: the stream drawn from: ``"torch"`` (torch's generator, or flashdrop's torch mode)
@@ -68,6 +72,9 @@ class Draw:
         module: the qualified name of the innermost module being run, in the outermost one being
             run (``""`` for that one itself); ``None`` outside any module.
         module_type: that module's class name.
+        view: torch's side: the shape of the tensor drawn when its memory order is not its
+            row-major order (then ``shape`` is that shape permuted into memory order); ``None``
+            otherwise.
     """
 
     op: str
@@ -78,11 +85,13 @@ class Draw:
     site: CallSite | None = None
     module: str | None = None
     module_type: str | None = None
+    view: tuple[int, ...] | None = None
 
     def __repr__(self) -> str:
         p = "None" if self.p is None else f"{self.p:.6g}"
+        view = "" if self.view is None else f", view={self.view}"
         return (
-            f"Draw(op={self.op!r}, shape={self.shape}, p={p}, mode={self.mode!r}, "
+            f"Draw(op={self.op!r}, shape={self.shape}{view}, p={p}, mode={self.mode!r}, "
             f"module={self.where()}, site={self.site})"
         )
 
@@ -98,7 +107,12 @@ class Draw:
         p = "" if self.p is None else f", p={self.p:.6g}"
         module = "" if self.module is None else f", in {self.where()}"
         site = f", at {self.site}" if self.site else ", called by the helper"
-        return f"{self.op}, shape {self.shape}{p}{module}{site}"
+        return f"{self.op}, shape {self.shape}{self.of_view()}{p}{module}{site}"
+
+    def of_view(self) -> str:
+        """`` (memory order of a (N, L, E) view)`` for a draw in another order than its
+        tensor's shape; ``""`` otherwise."""
+        return "" if self.view is None else f" (memory order of a {self.view} view)"
 
     def drawn(self) -> tuple[int, ...]:
         """The shape as what it draws: the sizes other than 1, in order.
@@ -182,10 +196,14 @@ class _Recorder:
 def record_draws() -> Iterator[list[Draw]]:
     """Context manager: record every mask flashdrop draws inside the block, in order.
 
-    Yields a list that fills with one :class:`Draw` per draw, of every random mode and thread.
-    Recording draws nothing itself and leaves every random stream as it would be; while it
-    records, :func:`flashdrop.compile` runs mlx-mode functions uncompiled (the same masks,
-    outputs and state), so that every draw is seen. The module of a draw is the innermost
+    Yields a list that fills with one :class:`Draw` per draw this thread makes, in either
+    random mode; draws of other threads are not recorded (as
+    :func:`compat.record_torch_draws` records only its thread's). Recording draws nothing
+    itself and leaves every random stream as it would be; while it records,
+    :func:`flashdrop.compile` runs this thread's mlx-mode functions uncompiled (the same masks,
+    outputs and state), so that every draw is seen. A function compiled with ``mx.compile``
+    itself draws only while it is traced: its draws are recorded then (with a traced mask),
+    not on later calls; use :func:`flashdrop.compile`. The module of a draw is the innermost
     ``mlx.nn.Module`` whose method is on the stack, named in the outermost one.
 
     Example::
@@ -197,8 +215,9 @@ def record_draws() -> Iterator[list[Draw]]:
     """
     draws: list[Draw] = []
     recorder = _Recorder(draws)
-    _random._recorders.append(recorder)
+    entry = (threading.get_ident(), recorder)
+    _random._recorders.append(entry)
     try:
         yield draws
     finally:
-        _random._recorders.remove(recorder)
+        _random._recorders.remove(entry)

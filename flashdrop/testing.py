@@ -58,6 +58,24 @@ _SHOWN = 5
 _ALPHA_OPS = ("AlphaDropout", "FeatureAlphaDropout", "alpha_dropout", "feature_alpha_dropout")
 # flashdrop's ops that drop whole channels, found at channel_dim.
 _CHANNEL_OPS = ("dropout1d", "dropout2d", "dropout3d", "feature_alpha_dropout")
+# What a port missing torch's draw of one of these ops must do: torch's dropouts that no
+# dropout module makes.
+_INNER_DROPOUTS = {
+    "scaled_dot_product_attention": (
+        "torch's scaled_dot_product_attention drops the attention weights (its dropout_p): "
+        "pass the same dropout_p to flashdrop.nn.functional.scaled_dot_product_attention"
+    ),
+    "multi_head_attention_forward": (
+        "torch's MultiheadAttention drops the attention weights (its dropout): pass it as "
+        "dropout_p to flashdrop.nn.functional.scaled_dot_product_attention, or drop the weights "
+        "with flashdrop.nn.functional.dropout"
+    ),
+    **{
+        rnn: f"torch's {rnn} drops the output of each layer but the last (its dropout): drop it "
+        "with flashdrop's dropout, in torch's (L, N, H) order"
+        for rnn in ("rnn_tanh", "rnn_relu", "lstm", "gru")
+    },
+}
 # Two draws' p agree within this: torch's kernel sees 1 - (1 - p), flashdrop's mlx mode 1 - p
 # rounded to float32.
 _P_TOLERANCE = 1e-6
@@ -108,7 +126,9 @@ def assert_same_as_torch(
     every draw on both sides (:func:`record_torch_draws`, :func:`record_draws`). Each call's
     draws are compared first: their number, then for each draw in order its shape, as what it
     draws (a channels-last ``(N, 1, 1, C)`` is torch's ``(N, C, 1, 1)``: the sizes other than
-    1 must be equal), its ``p`` (within rounding) and its mask. Only when every draw agrees are
+    1 must be equal; torch's in its memory order, so that the dropout of a transposed view is
+    drawn in the order of the memory under it), its ``p`` (within rounding) and its mask.
+    Only when every draw agrees are
     the outputs compared: bit for bit by default (NaN equals NaN), else with
     ``|port - torch| <= atol + rtol * |torch|``. Every call gets fresh copies of ``inputs``, so
     in-place layers do not feed one call's output into the next. Modules run in whatever
@@ -508,7 +528,7 @@ def _draws_verdict(
             also = f" (nor have {side}'s {others})" if others else ""
             first = f"{counts}; {side}'s draw #{left[0] + 1} has no counterpart in {other}{also}:"
             lines = [f"  {label} #{left[0] + 1}: {longer[left[0]].describe()}"]
-            return [first, *lines, *_hints(theirs, ours, torch_obj, port, None, 0)]
+            return [first, *lines, *_hints(theirs, ours, torch_obj, port, None, left[0])]
     else:
         counts = f"torch and the port drew {_times(len(theirs))} each"
     # With counts unequal, the shorter side is no subsequence of the longer: a draw differs.
@@ -548,7 +568,8 @@ def _difference(t: Draw, o: Draw, how: str) -> str:
 
 def _shape(draw: Draw) -> str:
     drawn = draw.drawn()
-    return str(draw.shape) if drawn == draw.shape else f"{draw.shape}, that is {drawn}"
+    shape = f"{draw.shape}{draw.of_view()}"
+    return shape if drawn == draw.shape else f"{shape}, that is {drawn}"
 
 
 def _hints(
@@ -567,6 +588,8 @@ def _hints(
             "the same draw from another place in the stream: something before it drew from "
             "torch's generator on one side only, or reseeded"
         )
+    if how is None and len(ours) < len(theirs) and theirs[i].op in _INNER_DROPOUTS:
+        hints.append(_INNER_DROPOUTS[theirs[i].op])
     if len(ours) < len(theirs) and _is_module(port):
         for name, module in _flashdrop_layers(port):
             if _is_mlx_dropout(module):
@@ -607,7 +630,21 @@ def _same_masks(port_draws: list[Draw]) -> str:
             "; a channels-last port whose channel dropout lacks channel_dim=-1 draws torch's "
             "masks when H == C, and applies them along the wrong axis"
         )
+    else:
+        # A draw with two sizes alike looks the same drawn in either order of those axes.
+        alike = next((i for i, d in enumerate(port_draws, 1) if _has_equal_sizes(d)), None)
+        if alike is not None:
+            line += (
+                f"; draw #{alike} has dimensions of equal size {port_draws[alike - 1].drawn()}: "
+                "drawn in another order of its axes (as (N, L, H) for torch's (L, N, H)), it "
+                "draws torch's mask and applies it to other positions"
+            )
     return line
+
+
+def _has_equal_sizes(draw: Draw) -> bool:
+    drawn = draw.drawn()
+    return len(set(drawn)) < len(drawn)
 
 
 def _draw_table(theirs: list[Draw], ours: list[Draw]) -> str:

@@ -1,11 +1,12 @@
-"""Benchmark flashdrop's dropout against mlx.nn.Dropout and torch's CPU dropout, on one machine.
+"""Benchmark flashdrop's dropout against mlx.nn.Dropout and torch's CPU dropout, on one machine;
+and flashdrop's other draws (rand, randn, normal, randint, randperm, bernoulli) against torch's.
 
 Run from the repository root (flashdrop, mlx, numpy and torch installed)::
 
     python scripts/bench.py                    # the full run: a few minutes
     python scripts/bench.py --quick            # fewer rounds, no 16M workloads: well under a minute
     python scripts/bench.py --json out.json    # also write every figure to out.json
-    python scripts/bench.py --only sdpa        # only the workloads named with "sdpa"
+    python scripts/bench.py --only sdpa 1M     # only the workloads named with "sdpa" or "1M"
     python scripts/bench.py --markdown docs/performance.md   # the docs' table, from this run
     python scripts/bench.py --from-json out.json --markdown docs/performance.md  # no new run
 
@@ -121,6 +122,7 @@ class Kind:
     mlx_nn: Callable[[], mlx.nn.Module] | None  # builds MLX's layer; None where MLX has none
     mlx_nn_label: str = ""
     channels_last: bool = False  # MLX's layer expects (N, H, W, C) rather than (N, C, H, W)
+    uniform_input: bool = False  # inputs in [0, 1) (probabilities) rather than normal values
 
 
 ATTENTION_P = 0.1  # dropout_p of the attention workload with dropout
@@ -167,6 +169,35 @@ KINDS = {
         torch_label="torch F.alpha_dropout",
         mlx_nn=None,
     ),
+    # torch's other draws (flashdrop.rand, ...): the input gives the shape (bernoulli: the
+    # probabilities); torch's call is the reference of the torch-mode draw.
+    "rand": Kind(
+        lambda x: flashdrop.rand(x.shape), lambda t: torch.rand(t.shape), "torch.rand", None
+    ),
+    "randn": Kind(
+        lambda x: flashdrop.randn(x.shape), lambda t: torch.randn(t.shape), "torch.randn", None
+    ),
+    "normal": Kind(
+        lambda x: flashdrop.normal(0.0, 0.02, x.shape),
+        lambda t: torch.normal(0.0, 0.02, t.shape),
+        "torch.normal",
+        None,
+    ),
+    "randint": Kind(
+        lambda x: flashdrop.randint(0, 50257, x.shape),
+        lambda t: torch.randint(0, 50257, t.shape),
+        "torch.randint",
+        None,
+    ),
+    "randperm": Kind(
+        lambda x: flashdrop.randperm(x.size),
+        lambda t: torch.randperm(t.numel()),
+        "torch.randperm",
+        None,
+    ),
+    "bernoulli": Kind(
+        flashdrop.bernoulli, torch.bernoulli, "torch.bernoulli", None, uniform_input=True
+    ),
     "attention": Kind(
         flashdrop=lambda x: F.scaled_dot_product_attention(x, x, x, dropout_p=ATTENTION_P),
         torch=lambda t: TF.scaled_dot_product_attention(t, t, t, dropout_p=ATTENTION_P),
@@ -182,6 +213,7 @@ KINDS = {
         mlx_nn_label="mx.fast.sdpa",
     ),
 }
+DRAWS = ("rand", "randn", "normal", "randint", "randperm", "bernoulli")
 
 
 @dataclass(frozen=True)
@@ -209,6 +241,8 @@ WORKLOADS = (
     Workload("dropout2d, MLX cache 1 GiB", "channel", (32, 256, 64, 64), "float32", 11, 2, 1 << 30),
     Workload("alpha_dropout 1M f32", "alpha", (1 << 20,), "float32", 41, 7),
     Workload("per call (32,128) f32", "element", (32, 128), "float32", 3000, 300),
+    Workload("dropout 4M f32", "element", (1 << 22,), "float32", 21, 3),
+    *(Workload(f"{draw} 1M", draw, (1 << 20,), "float32", 11, 2) for draw in DRAWS),
     Workload("sdpa p=0.1 (8,8,256,64) f32", "attention", (8, 8, 256, 64), "float32", 21, 3),
     Workload(
         "sdpa p=0 (8,8,256,64) f32", "attention-no-dropout", (8, 8, 256, 64), "float32", 21, 3
@@ -254,6 +288,12 @@ TARGETS = (
            "dropout 16M f32", FD_TORCH_MODE, TORCH, 0.65),
     Target("many shapes: mlx eager per call <= 1.1x mlx.nn.Dropout",
            MANY_SHAPES, FD_MLX, MLX_NN, 1.1),
+    Target("torch mode <= 0.5x torch F.dropout, 4M f32",
+           "dropout 4M f32", FD_TORCH_MODE, TORCH, 0.5),
+    *(
+        Target(f"torch mode {d} <= 1.0x torch.{d}, 1M", f"{d} 1M", FD_TORCH_MODE, TORCH, 1.0)
+        for d in DRAWS
+    ),
     Target("dropout2d <= 0.3x element dropout on the same input",
            "dropout2d (32,256,64,64) f32", FD_MLX, FD_ELEMENT, 0.3),
     Target("  the same, MLX buffer cache 1 GiB (this workload only)",
@@ -341,6 +381,11 @@ def measure_copies(quick: bool) -> dict:
 def make_inputs(w: Workload) -> tuple[mx.array, mx.array, torch.Tensor]:
     """The MLX input, its channels-last counterpart for MLX's layer, and the torch input."""
     dtype = getattr(mx, w.dtype)
+    if KINDS[w.kind].uniform_input:
+        x = mx.random.uniform(shape=w.shape, dtype=dtype, key=mx.random.key(0))
+        t = torch.rand(w.shape, generator=torch.Generator().manual_seed(0))
+        mx.eval(x)
+        return x, x, t.to(getattr(torch, w.dtype))
     x = mx.random.normal(w.shape, dtype=dtype, key=mx.random.key(0))
     x_for_layer = x
     if KINDS[w.kind].channels_last:
@@ -780,7 +825,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, no 16M workloads")
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
-    parser.add_argument("--only", metavar="TEXT", help="only the workloads whose name has TEXT")
+    parser.add_argument(
+        "--only", metavar="TEXT", nargs="+", help="only the workloads whose name has a TEXT"
+    )
     parser.add_argument(
         "--markdown",
         metavar="FILE",
@@ -821,7 +868,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     for w in WORKLOADS:
         rounds = w.rounds_for(args.quick)
-        if rounds == 0 or (args.only and args.only not in w.name):
+        if rounds == 0 or (args.only and not any(text in w.name for text in args.only)):
             continue
         t0 = time.perf_counter()
         rows += run_workload(w, args.quick, copies[reference])

@@ -14,3 +14,18 @@ def failure(check, *args, **kwargs) -> str:
     with pytest.raises(AssertionError) as error:
         check(*args, **kwargs)
     return str(error.value)
+
+
+def both_fail(model, port, x, atol: float = 1e-5) -> tuple[str, str]:
+    """The messages of both helpers, which must fail alike at call 1: ``assert_same_as_torch``
+    (within ``atol``) and ``assert_statistically_equivalent`` on its plan of draws."""
+    from flashdrop.testing import assert_same_as_torch, assert_statistically_equivalent
+
+    same = failure(assert_same_as_torch, model, port, x, atol=atol)
+    stats = failure(assert_statistically_equivalent, model, port, x, trials=5)
+    assert same.startswith("the port differs from torch at call 1 of 3 (seed 0): ")
+    assert stats.startswith(
+        "the port differs from torch at call 1 (seed 0, flashdrop in mlx mode): "
+    )
+    assert same.split(": ", 1)[1] == stats.split(": ", 1)[1]
+    return same, stats

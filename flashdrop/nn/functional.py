@@ -399,7 +399,12 @@ def scaled_dot_product_attention(
     :func:`dropout` of the (N, ..., H, L, S) weights, so in "torch" random mode its mask is
     torch's bit for bit and torch's generator advances as it does in torch. Always in training
     mode, as in torch: pass ``dropout_p=0.0`` for evaluation. Without dropout,
-    ``mx.fast.scaled_dot_product_attention`` computes it where its results are torch's.
+    ``mx.fast.scaled_dot_product_attention`` computes it where its results are torch's (no
+    float mask; float16 and bfloat16 in float32). float64 is float64-accurate, within 1e-14 of
+    torch (MLX's own float64 softmax, float32-accurate on the CPU, is not used).
+
+    Without dropout, a 0-d or 1-D ``attn_mask`` with 4-D inputs raises torch's ``IndexError``
+    where torch considers its flash kernel (one batch size and head count, or GQA).
 
     A negative or NaN :attr:`dropout_p` raises a ``ValueError`` (torch silently applies no
     dropout); above 1 raises torch's ``RuntimeError``.
@@ -432,20 +437,18 @@ def scaled_dot_product_attention(
     )
     _checks.check_sdpa_dropout_p(dropout_p)
     _checks.check_sdpa_inputs(query, key, value, attn_mask)
+    _checks.check_sdpa_flash_mask(query, key, value, attn_mask, dropout_p, enable_gqa)
     _checks.check_sdpa_not_causal_and_mask(is_causal, attn_mask)
+    # The math kernel's key and value: with GQA, each head repeated for its group of query
+    # heads (lazy: nothing is computed where the fast path takes the caller's own).
+    keys, values = key, value
     if enable_gqa:
         for array in (query, key, value):
             _checks.check_heads_axis(array.ndim)
         _checks.check_gqa_heads(query.shape[-3], key.shape[-3], value.shape[-3])
-        key, value = _attention.expand_heads(query, key), _attention.expand_heads(query, value)
+        keys, values = _attention.expand_heads(query, key), _attention.expand_heads(query, value)
 
-    fn = "scaled_dot_product_attention"
-    what = f"query {query.shape} and key {key.shape} have batch axes that do not broadcast"
-    batch = _checks.broadcast_shapes(query.shape[:-2], key.shape[:-2], what)
-    _checks.check_sdpa_matmul(
-        fn, query.shape, key.swapaxes(-1, -2).shape, "query and key must have one embedding size E"
-    )
-    scores_shape = (*batch, query.shape[-2], key.shape[-2])
+    scores_shape = _checks.sdpa_scores_shape(query.shape, key.shape, keys.shape)
     if attn_mask is not None:
         _checks.check_mask_shape(attn_mask.shape, scores_shape)
     floating = mx.issubdtype(query.dtype, mx.floating)
@@ -453,25 +456,21 @@ def scaled_dot_product_attention(
         _checks.raise_sdpa_complex()
 
     if floating and dropout_p != 0:
-        weights = _attention.scores(query, key, attn_mask, is_causal, scale)
+        weights = _attention.scores(query, keys, attn_mask, is_causal, scale)
         weights = _dropout.dropout(weights, dropout_p, True, False)
     elif not floating:
-        # torch fails on these only after the dropout: its check and draw happen first.
+        # torch fails on integer and bool inputs only in the product with the value, after
+        # it has dropped the weights: its probability check and its draw come first, so the
+        # same draw is made here (keeping the generator in step with torch's) before failing.
         _checks.check_p_is_probability(dropout_p)
         if 0 < dropout_p < 1 and math.prod(scores_shape):
             _random.bernoulli(scores_shape, 1 - dropout_p, like=query)
-    what = (
-        f"the weights {scores_shape} and value {value.shape} have batch axes that do not broadcast"
-    )
-    _checks.broadcast_shapes(scores_shape[:-2], value.shape[:-2], what)
-    _checks.check_sdpa_matmul(
-        fn, scores_shape, value.shape, "key and value must have one sequence length S"
-    )
+    _checks.check_sdpa_value(scores_shape, query.shape, key.shape, value.shape, values.shape)
     if not floating:
         _checks.raise_sdpa_not_floating(query.dtype)
     if dropout_p == 0:
         out = _attention.fast(query, key, value, attn_mask, is_causal, scale)
         if out is not None:
             return out
-        weights = _attention.scores(query, key, attn_mask, is_causal, scale)
-    return _attention.weighted_sum(weights, value, query.dtype)
+        weights = _attention.scores(query, keys, attn_mask, is_causal, scale)
+    return _attention.weighted_sum(weights, values, query.dtype)

@@ -7,7 +7,7 @@ correct port must pass both.
 """
 
 import functools
-import math
+import threading
 
 import mlx.core as mx
 import mlx.nn
@@ -28,12 +28,13 @@ from flashdrop.testing import (
     record_torch_draws,
     seeded,
 )
-from tests.checks import failure, randn
+from tests.checks import both_fail, failure, randn
 
 ATOL = 1e-5  # MLX's and torch's matrix products round differently
 HERE = "test_draws.py"
 # The comments marking the lines whose call sites the messages give.
 F_TORCH, F_PORT = "torch's F.dropout", "the port's F.dropout"
+PORT_SDPA = "the port's SDPA"
 
 
 def line_of(fn, text: str) -> int:
@@ -103,13 +104,10 @@ class PortAttention(mlx.nn.Module):
             t.reshape(N, L, H, E // H).transpose(0, 2, 1, 3)
             for t in mx.split(self.c_attn(x), 3, axis=2)
         )
-        scores = (q @ k.transpose(0, 1, 3, 2)) / math.sqrt(E // H)
-        causal = mx.triu(mx.full((L, L), -mx.inf), k=1)
-        weights = mx.softmax(scores + causal, axis=-1)
-        if self.attention_dropout:  # torch's SDPA drops its weights
-            weights = F.dropout(weights, self.p, self.training)
-        y = (weights @ v).transpose(0, 2, 1, 3).reshape(N, L, E)
-        return self.resid_dropout(self.c_proj(y))
+        # torch's SDPA drops its weights; the planted bug passes dropout_p=0 in training too.
+        p = self.p if self.training and self.attention_dropout else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)  # the port's SDPA
+        return self.resid_dropout(self.c_proj(y.transpose(0, 2, 1, 3).reshape(N, L, E)))
 
 
 class PortBlock(mlx.nn.Module):
@@ -179,10 +177,10 @@ def test_the_port_side_names_its_modules_and_call_sites():
     x = compat.to_mlx(tokens())
     with record_draws() as draws:
         port(x)
-    site = f"{HERE}:{line_of(PortAttention.__call__, 'F.dropout(weights')} in __call__"
+    site = f"{HERE}:{line_of(PortAttention.__call__, PORT_SDPA)} in __call__"
     assert [(d.op, d.module, d.module_type) for d in draws[:3]] == [
         ("dropout", "drop", "Dropout"),
-        ("dropout", "h.0.attn", "PortAttention"),
+        ("scaled_dot_product_attention", "h.0.attn", "PortAttention"),
         ("dropout", "h.0.attn.resid_dropout", "Dropout"),
     ]
     assert str(draws[1].site) == site
@@ -192,8 +190,18 @@ def test_the_port_side_names_its_modules_and_call_sites():
 # --- recording ----------------------------------------------------------------------------------
 
 
+def call(port, x: mx.array) -> list[mx.array]:
+    return [port(x)]
+
+
+def call_in_grad(port, x: mx.array) -> list[mx.array]:
+    loss, grads = mlx.nn.value_and_grad(port, lambda model, v: (model(v) ** 2).mean())(port, x)
+    return [loss, grads["h"][0]["fc"]["weight"]]
+
+
+@pytest.mark.parametrize("run", [call, call_in_grad], ids=["call", "mx.grad"])
 @pytest.mark.parametrize("mode", ["mlx", "torch"])
-def test_recording_changes_no_draw(mode):
+def test_recording_changes_no_draw(mode, run):
     _, port = gpt()
     x = compat.to_mlx(tokens())
     results = []
@@ -202,13 +210,17 @@ def test_recording_changes_no_draw(mode):
         with flashdrop.rng_mode(mode):
             if recording:
                 with record_draws() as draws:
-                    y = port(x)
+                    out = run(port, x)
             else:
-                y = port(x)
-        results.append((np.array(y), np.array(flashdrop.get_rng_state())))
-    assert np.array_equal(results[0][0], results[1][0])
+                out = run(port, x)
+        results.append(([np.array(a) for a in out], np.array(flashdrop.get_rng_state())))
+    assert all(np.array_equal(a, b) for a, b in zip(*(r[0] for r in results), strict=True))
     assert np.array_equal(results[0][1], results[1][1])
     assert len(draws) == 7 and {d.mode for d in draws} == {mode}
+    assert [(d.op, d.module) for d in draws[:2]] == [
+        ("dropout", "drop"),
+        ("scaled_dot_product_attention", "h.0.attn"),
+    ]
     kept = sum(int(d.keep().sum()) for d in draws)
     total = sum(d.keep().size for d in draws)
     assert 0.8 < kept / total < 1.0
@@ -356,18 +368,6 @@ def seq(**kwargs) -> tuple[Seq, PortSeq]:
     with seeded(0):
         model = Seq()
     return model, PortSeq(model, **kwargs)
-
-
-def both_fail(model, port, x) -> tuple[str, str]:
-    """The messages of both helpers; the statistical one must fail on its plan, at call 1."""
-    same = failure(assert_same_as_torch, model, port, x, atol=ATOL)
-    stats = failure(assert_statistically_equivalent, model, port, x, trials=5)
-    assert same.startswith("the port differs from torch at call 1 of 3 (seed 0): ")
-    assert stats.startswith(
-        "the port differs from torch at call 1 (seed 0, flashdrop in mlx mode): "
-    )
-    assert same.split(": ", 1)[1] == stats.split(": ", 1)[1]
-    return same, stats
 
 
 def test_f_dropout_only_models_pass_and_name_their_draws():
@@ -605,7 +605,11 @@ def test_a_compiled_training_step_is_recorded_and_unchanged():
     with record_draws() as draws:
         got = step(x)[0].item(), np.array(flashdrop.get_rng_state())
     assert got[0] == expected[0] and np.array_equal(got[1], expected[1])
-    assert [d.op for d in draws] == ["dropout"] * 7 and draws[1].module == "h.0.attn"
+    assert [d.op for d in draws] == [
+        "dropout",
+        *["scaled_dot_product_attention", "dropout", "dropout"] * 2,
+    ]
+    assert draws[1].module == "h.0.attn"
 
 
 def test_another_draw_of_torch_s_generator_is_named():
@@ -620,3 +624,82 @@ def test_another_draw_of_torch_s_generator_is_named():
         "torch's draw #1 has no counterpart in the port:",
         f"  torch #1: randint, shape (3,), at {site} in theirs",
     ]
+
+
+# --- recording composes: threads, mx.grad, eval, torch's stream ---------------------------------
+
+
+def test_recording_follows_its_own_thread_on_both_sides():
+    ready, go, done = threading.Event(), threading.Event(), threading.Event()
+    worker_draws = {}
+
+    def worker():  # draws on both sides while the main thread records, recording its own
+        with record_draws() as ours, record_torch_draws() as theirs:
+            ready.set()
+            go.wait()
+            for _ in range(5):
+                F.dropout(mx.ones((3,)), 0.5)
+                TF.dropout(torch.ones(3), 0.5)
+        worker_draws["port"], worker_draws["torch"] = ours, theirs
+        done.set()
+
+    def draw():
+        F.dropout(mx.ones((2, 2)), 0.25)
+        TF.dropout(torch.ones(2, 2), 0.25)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    ready.wait()
+    with record_draws() as ours, record_torch_draws() as theirs:
+        draw()
+        go.set()
+        done.wait()  # the worker drew meanwhile
+        draw()
+    thread.join()
+    assert [(d.shape, round(d.p, 6)) for d in ours] == [((2, 2), 0.25)] * 2
+    assert [(d.shape, round(d.p, 6)) for d in theirs] == [((2, 2), 0.25)] * 2
+    assert [d.shape for d in worker_draws["port"]] == [(3,)] * 5
+    assert [d.shape for d in worker_draws["torch"]] == [(3,)] * 5
+
+
+def test_models_in_eval_draw_nothing_on_either_side():
+    model, port = gpt()
+    model.eval()
+    port.eval()
+    assert dropout_sites(model, tokens()) == []
+    with record_draws() as draws:
+        port(compat.to_mlx(tokens()))
+    assert draws == []
+    assert_same_as_torch(model, port, tokens(), atol=ATOL)  # no draws; the outputs agree
+
+
+def test_recording_torch_changes_no_draw():
+    model, _ = gpt()
+    x = tokens()
+    results = []
+    for recording in (False, True):
+        torch.manual_seed(3)
+        with torch.no_grad():
+            if recording:
+                with record_torch_draws() as draws:
+                    y = model(x)
+            else:
+                y = model(x)
+        results.append((y, torch.get_rng_state()))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
+    assert [d.op for d in draws[:2]] == ["dropout", "scaled_dot_product_attention"]
+
+
+def test_a_transposed_view_is_recorded_in_the_order_torch_draws():
+    x = randn(5, 3, 8).transpose(0, 1)  # (3, 5, 8) over (5, 3, 8) memory
+    torch.manual_seed(0)
+    with record_torch_draws() as draws:
+        y = TF.dropout(x, 0.3)
+    (draw,) = draws
+    assert (draw.shape, draw.view) == ((5, 3, 8), (3, 5, 8))
+    assert np.array_equal(draw.mask, (y != 0).transpose(0, 1).numpy())
+    assert "shape (5, 3, 8) (memory order of a (3, 5, 8) view), p=0.3" in draw.describe()
+    # the same draws as a contiguous (5, 3, 8) tensor's
+    torch.manual_seed(0)
+    assert np.array_equal(draw.mask, (TF.dropout(torch.ones(5, 3, 8), 0.3) != 0).numpy())

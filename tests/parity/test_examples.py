@@ -33,6 +33,7 @@ def test_the_example_models_are_there():
         "lstm_dropout.py",
         "mlp_dropout.py",
         "nanogpt_attention.py",
+        "nanogpt_training_loop.py",
         "snn_alpha_dropout.py",
         "torch_attention_layers.py",
         "transformer_encoder.py",
@@ -67,3 +68,14 @@ def test_a_failed_check_makes_the_exit_status_nonzero():
     result = run("-c", code)
     assert result.returncode == 1
     assert result.stdout.splitlines() == ["FAIL: forced", "FAILED: 1 check(s)"]
+
+
+def test_nanogpt_loop_matches_torch_step_by_step():
+    """The whole training loop (batches, dropout, LayerDrop) in torch mode: torch's losses."""
+    result = run("examples/nanogpt_training_loop.py", "--quick", "--steps", "8")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(
+        r"^PASS: nanoGPT loop: 8 steps of batches, dropout and LayerDrop give torch's losses",
+        result.stdout,
+        re.M,
+    )

@@ -6,6 +6,7 @@ import math
 import mlx.core as mx
 import mlx.nn
 import mlx.optimizers as optim
+import mlx.utils
 import numpy as np
 import pytest
 
@@ -91,6 +92,11 @@ def test_gradient_under_checkpoint_is_finite():
         (((3, 4, 8), (3, 4, 8), (3, 4, 8)), False, None, False),  # rank 3
         (((2, 3, 4, 8), (1, 3, 4, 8), (1, 3, 4, 8)), False, None, False),  # broadcast batch
         (((2, 6, 4, 8), (2, 3, 4, 8), (2, 2, 4, 8)), False, None, False),  # k, v heads differ
+        (((2, 6, 4, 8), (2, 3, 4, 8), (2, 3, 4, 8)), False, None, True),  # GQA, MLX's own
+        (((2, 6, 4, 8), (2, 3, 4, 8), (2, 3, 4, 8)), False, mx.bool_, True),
+        (((2, 1, 4, 8), (2, 3, 4, 8), (2, 3, 4, 8)), False, None, False),  # query heads of 1
+        (((2, 3, 4, 8), (2, 3, 4, 8), (2, 3, 4, 8)), False, mx.bool_, True),
+        (((2, 3, 4, 8), (2, 3, 4, 8), (2, 3, 4, 8)), False, mx.float32, False),  # float mask
         (((2, 3, 4, 8), (2, 3, 4, 8), (2, 3, 4, 8)), False, mx.float64, False),
     ],
 )
@@ -98,6 +104,47 @@ def test_fast_path_only_where_mlx_kernel_is_torchs(shapes, causal, mask, expecte
     q, k, v = (mx.ones(s) for s in shapes)
     attn_mask = None if mask is None else mx.zeros((4, 4), mask)
     assert (_attention.fast(q, k, v, attn_mask, causal, None) is not None) is expected
+
+
+@pytest.mark.parametrize("dtype", [mx.float16, mx.bfloat16, mx.float32, mx.float64])
+def test_fast_path_computes_in_float32_and_returns_the_dtype(dtype):
+    """float16 and bfloat16 go to MLX's kernel as float32 (torch computes them in float32);
+    float64 never does (MLX's float64 softmax is float32-accurate)."""
+    q = mx.random.normal((1, 2, 4, 8), key=mx.random.key(1)).astype(dtype)
+    out = _attention.fast(q, q, q, None, False, 1.0)
+    if dtype == mx.float64:
+        assert out is None
+        return
+    assert out.dtype == dtype
+    expected = mx.fast.scaled_dot_product_attention(*(q.astype(mx.float32),) * 3, scale=1.0)
+    assert mx.array_equal(out, expected.astype(dtype)).item()
+
+
+def test_padded_batch_gradients_are_finite_without_dropout():
+    """A batch with padding, the padded keys masked with -inf (a whole sample of padding, and
+    left padding under a causal mask): the training step's gradients are finite, the padding
+    rows contributing 0, as in torch."""
+    mx.random.seed(3)
+    model = TinyAttention(p=0.0)
+    x = mx.random.normal((2, 6, 16))
+    lengths = mx.array([4, 0])  # sample 1: all padding
+    real = mx.arange(6)[None] >= 6 - lengths[:, None]  # left padding
+    allowed = mx.tril(mx.ones((6, 6), mx.bool_)) & real[:, None, None, :]
+    mask = mx.where(allowed, 0.0, -math.inf)
+
+    def loss_fn(model, x):
+        n, length, dim = x.shape
+        q, k, v = (
+            a.reshape(n, length, model.heads, -1).swapaxes(1, 2)
+            for a in mx.split(model.qkv(x), 3, axis=-1)
+        )
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return model.out(y.swapaxes(1, 2).reshape(n, length, dim)).sum()
+
+    loss, grads = mlx.nn.value_and_grad(model, loss_fn)(model, x)
+    flat = mlx.utils.tree_flatten(grads)
+    assert math.isfinite(loss.item())
+    assert all(bool(mx.all(mx.isfinite(g)).item()) for _, g in flat)
 
 
 def test_fast_path_zeroes_fully_masked_rows():

@@ -18,10 +18,19 @@ QUICK_WORKLOADS = [
     "dropout2d, MLX cache 1 GiB",
     "alpha_dropout 1M f32",
     "per call (32,128) f32",
+    "dropout 4M f32",
+    "rand 1M",
+    "randn 1M",
+    "normal 1M",
+    "randint 1M",
+    "randperm 1M",
+    "bernoulli 1M",
     "sdpa p=0.1 (8,8,256,64) f32",
     "sdpa p=0 (8,8,256,64) f32",
     "many shapes f32",
 ]
+DRAWS = {"rand 1M", "randn 1M", "normal 1M", "randint 1M", "randperm 1M", "bernoulli 1M"}
+NO_MLX_LAYER = {"alpha_dropout 1M f32", *DRAWS}  # MLX has no alpha dropout, no such layers
 IMPLS = {"flashdrop-mlx", "flashdrop-mlx-compiled", "torch", "flashdrop-torch-mode"}
 ROW_KEYS = {
     "workload",
@@ -92,16 +101,16 @@ def test_quick_run_writes_the_json_report_and_the_markdown_table(tmp_path):
         expected = set(IMPLS)
         if workload == "many shapes f32":  # every call a new shape: nothing to compile
             expected.discard("flashdrop-mlx-compiled")
-        if workload != "alpha_dropout 1M f32":  # MLX has no alpha dropout layer
+        if workload not in NO_MLX_LAYER:
             expected.add("mlx.nn")
         if workload.startswith("dropout2d"):
             expected |= {"flashdrop-mlx-element", "mlx-times-2"}
         assert found == expected, workload
     for row in rows:
-        assert (row["ratio_vs_mlx_nn"] is None) == (row["workload"] == "alpha_dropout 1M f32")
+        assert (row["ratio_vs_mlx_nn"] is None) == (row["workload"] in NO_MLX_LAYER)
 
     targets = report["targets"]
-    assert len(targets) == 14
+    assert len(targets) == 21
     assert all({"text", "limit", "measured", "met"} <= set(t) for t in targets)
     # The 16M targets are not measured with --quick; the others are.
     assert [t["met"] is None for t in targets] == ["16M" in t["workload"] for t in targets]

@@ -13,6 +13,7 @@ from flashdrop import nn
 
 def test_top_level_names():
     assert sorted(flashdrop.__all__) == [
+        "bernoulli",
         "checkpoint",
         "compile",
         "fork_rng",
@@ -20,6 +21,14 @@ def test_top_level_names():
         "get_rng_state",
         "manual_seed",
         "nn",
+        "normal",
+        "rand",
+        "rand_like",
+        "randint",
+        "randint_like",
+        "randn",
+        "randn_like",
+        "randperm",
         "rng_mode",
         "set_rng_mode",
         "set_rng_state",

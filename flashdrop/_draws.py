@@ -1,0 +1,358 @@
+"""torch's module-level random draws on MLX: ``rand``, ``randn``, ``randint``, ``randperm``,
+``bernoulli``, ``normal`` and their ``*_like`` forms.
+
+Each draws from the current random mode's stream (see :mod:`flashdrop._random`): in ``"torch"``
+mode the very values torch 2.13's CPU kernels return after the same ``manual_seed``, leaving the
+generator where torch leaves it (:mod:`flashdrop._torch_kernels` holds the recipes); in
+``"mlx"`` mode ``mx.random``'s draws of the same shapes, dtypes and ranges.
+"""
+
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+
+from flashdrop import _checks, _random
+from flashdrop import _torch_kernels as kernels
+
+_DEFAULT_FLOAT = mx.float32  # torch.get_default_dtype()
+_FLOATS = (mx.float32, mx.float64, mx.float16, mx.bfloat16)
+_INTS = (mx.bool_, mx.uint8, mx.int8, mx.int16, mx.int32, mx.int64)
+_DIGITS = {mx.float16: 11, mx.bfloat16: 8, mx.float32: 24, mx.float64: 53}
+
+
+def _torch_mode(what: str) -> bool:
+    if _random.get_rng_mode() != "torch":
+        return False
+    _random.check_not_tracing(what)
+    return True
+
+
+def _from_compute(values: np.ndarray, dtype: mx.Dtype, shape: tuple[int, ...]) -> mx.array:
+    """Round torch's compute-dtype values to ``dtype`` as c10 does (a double through float)."""
+    if dtype == mx.float64:
+        return mx.array(values.reshape(shape), dtype=mx.float64)  # mx.array would take float32
+    return mx.array(values.reshape(shape).astype(np.float32)).astype(dtype)
+
+
+def _recorded(out: mx.array) -> mx.array:
+    """Report a draw that is not a mask to :func:`flashdrop.testing.record_draws`, if it records."""
+    if _random._recorders:
+        _random._record(out.shape, None, None)
+    return out
+
+
+def _float_dtype(kernel: str, dtype: mx.Dtype | None) -> mx.Dtype:
+    dtype = _DEFAULT_FLOAT if dtype is None else dtype
+    if dtype not in _FLOATS:
+        _checks.raise_no_kernel(kernel, dtype)
+    return dtype
+
+
+def rand(*size: Any, dtype: mx.Dtype | None = None) -> mx.array:
+    """Uniform random numbers in [0, 1), as ``torch.rand``.
+
+    Args:
+        *size: the shape, as ints or one tuple or list (``rand(2, 3)``, ``rand((2, 3))``,
+            ``rand([])`` for a 0-d array).
+        dtype: a floating dtype; default ``mx.float32`` (torch's default dtype).
+
+    Shape:
+        Output: ``size``.
+
+    Example::
+
+        >>> flashdrop.manual_seed(0)
+        >>> with flashdrop.rng_mode("torch"):
+        ...     x = flashdrop.rand(3)   # torch.manual_seed(0); torch.rand(3)
+    """
+    shape = _checks.check_size("rand", size)
+    dtype = _float_dtype("check_uniform_bounds", dtype)
+    return _uniform(shape, dtype)
+
+
+def _uniform(shape: tuple[int, ...], dtype: mx.Dtype) -> mx.array:
+    if not _torch_mode("rand"):
+        return _recorded(mx.random.uniform(shape=shape, key=_random.next_mlx_key()).astype(dtype))
+    count = int(np.prod(shape, dtype=np.int64))
+    with _random.torch_generator.stream() as stream:
+        if dtype == mx.float64:
+            values = kernels.uniform_double(stream, count)
+        else:
+            values = kernels.uniform_float(stream, count)
+    out = _from_compute(values, dtype, shape)
+    if dtype in (mx.float16, mx.bfloat16):  # rounding up to 1.0 gives 0.0, as in torch
+        out = mx.where(out == 1, mx.array(0, dtype), out)
+    return _recorded(out)
+
+
+def rand_like(input: mx.array, *, dtype: mx.Dtype | None = None) -> mx.array:
+    """``rand`` with ``input``'s shape and (by default) dtype, as ``torch.rand_like``."""
+    _checks.check_array(input, "rand_like")
+    dtype = _float_dtype("check_uniform_bounds", input.dtype if dtype is None else dtype)
+    return _uniform(tuple(input.shape), dtype)
+
+
+def randn(*size: Any, dtype: mx.Dtype | None = None) -> mx.array:
+    """Standard normal random numbers, as ``torch.randn``.
+
+    Args:
+        *size: the shape, as ints or one tuple or list.
+        dtype: a floating dtype; default ``mx.float32``.
+
+    Shape:
+        Output: ``size``.
+
+    Example::
+
+        >>> with flashdrop.rng_mode("torch"):
+        ...     flashdrop.manual_seed(0)
+        ...     noise = flashdrop.randn(4, 16)   # torch.manual_seed(0); torch.randn(4, 16)
+    """
+    shape = _checks.check_size("randn", size)
+    dtype = _float_dtype("normal_kernel_cpu", dtype)
+    return _normal(shape, dtype, 0.0, 1.0)
+
+
+def _normal(shape: tuple[int, ...], dtype: mx.Dtype, mean: float, std: float) -> mx.array:
+    if not _torch_mode("randn"):
+        out = mx.random.normal(shape=shape, key=_random.next_mlx_key())
+        out = out * std + mean if (mean, std) != (0.0, 1.0) else out
+        return _recorded(out.astype(dtype))
+    count = int(np.prod(shape, dtype=np.int64))
+    kind = {mx.float32: "float32", mx.float64: "float64"}.get(dtype, "half")
+    with _random.torch_generator.stream() as stream:
+        values = kernels.normal(stream, count, kind, mean, std)
+    return _recorded(_from_compute(values, dtype, shape))
+
+
+def randn_like(input: mx.array, *, dtype: mx.Dtype | None = None) -> mx.array:
+    """``randn`` with ``input``'s shape and (by default) dtype, as ``torch.randn_like``."""
+    _checks.check_array(input, "randn_like")
+    dtype = _float_dtype("normal_kernel_cpu", input.dtype if dtype is None else dtype)
+    return _normal(tuple(input.shape), dtype, 0.0, 1.0)
+
+
+def randint(
+    *args: Any,
+    low: int | None = None,
+    high: int | None = None,
+    size: Any = None,
+    dtype: mx.Dtype | None = None,
+) -> mx.array:
+    """Random integers in ``[low, high)``, as ``torch.randint``.
+
+    Called as ``randint(high, size)`` or ``randint(low, high, size)``; each argument may also be
+    given by name, as in torch.
+
+    Args:
+        low: the lowest value (default 0).
+        high: one above the highest value.
+        size: the shape, a tuple or list of ints.
+        dtype: default ``mx.int64``; float dtypes hold the integers as floats.
+
+    Shape:
+        Output: ``size``.
+
+    Example::
+
+        >>> with flashdrop.rng_mode("torch"):
+        ...     flashdrop.manual_seed(0)
+        ...     ix = flashdrop.randint(1000, (8,))   # torch.randint(1000, (8,))
+    """
+    named = {"low": low, "high": high, "size": size}
+    given = {name: value for name, value in named.items() if value is not None}
+    order = ["low", "high", "size"] if len(args) + len(given) == 3 else ["high", "size"]
+    bound = dict(zip(order, args, strict=False))
+    if len(args) + len(given) not in (2, 3) or set(bound) & set(given) or set(given) - set(order):
+        _checks.raise_randint_arguments(len(args), sorted(given))
+    bound.update(given)
+    low, high, size = bound.get("low", 0), bound["high"], bound["size"]
+    _checks.check_size_is_sequence("randint", size, position=2)
+    shape = _checks.check_size("randint", (size,))
+    return _randint(int(low), int(high), shape, mx.int64 if dtype is None else dtype)
+
+
+def _randint(low: int, high: int, shape: tuple[int, ...], dtype: mx.Dtype) -> mx.array:
+    _checks.check_int64(low, high)
+    _checks.check_from_to(low, high)
+    if dtype in _FLOATS:
+        if dtype == mx.float16:
+            _checks.check_half_bounds(low, high)
+        low, high = _update_from(low, dtype), _update_to(high, dtype)
+        _checks.check_from_to_in_dtype(low, high)
+        _checks.warn_float_bounds(low, high, dtype, _DIGITS[dtype])
+    elif dtype in _INTS:
+        _checks.check_int_bounds(low, high, dtype)
+    else:
+        _checks.raise_unsupported_dtype("randint", dtype)
+    if not _torch_mode("randint"):
+        drawn = mx.random.randint(low, high, shape, dtype=mx.int64, key=_random.next_mlx_key())
+        return _recorded(drawn.astype(dtype))
+    count = int(np.prod(shape, dtype=np.int64))
+    with _random.torch_generator.stream() as stream:
+        values = kernels.randint(stream, count, low, high)
+    if dtype in _FLOATS:
+        return _recorded(_from_compute(values.astype(np.float64), dtype, shape))  # exact < 2**53
+    if dtype == mx.bool_:
+        values = values != 0
+    return _recorded(mx.array(values.reshape(shape)).astype(dtype))
+
+
+def _in_dtype(value: int, dtype: mx.Dtype) -> int:
+    """``static_cast<int64_t>(static_cast<scalar_t>(value))`` for a float dtype.
+
+    A value rounding to 2**63 is out of int64's range: x86-64's conversion gives -2**63.
+    """
+    if dtype == mx.float64:
+        result = int(float(value))
+    else:
+        rounded = np.float32(np.int64(value))  # int64 -> float, then float -> the dtype
+        result = int(mx.array(rounded).astype(dtype).astype(mx.float32).item())
+    return result if result < 2**63 else -(2**63)
+
+
+def _update_from(low: int, dtype: mx.Dtype) -> int:
+    """ATen's ``update_from``: a ``low`` the dtype rounds down past moves up to one it holds."""
+    rounded = _in_dtype(low + 1, dtype)
+    if rounded < low:
+        return rounded + (1 << (abs(low + 1).bit_length() - 1 - _DIGITS[dtype] + 1))
+    return low
+
+
+def _update_to(high: int, dtype: mx.Dtype) -> int:
+    """ATen's ``update_to``: a ``high`` the dtype rounds up past moves down to one it holds."""
+    rounded = _in_dtype(high - 1, dtype)
+    if rounded >= high:
+        return rounded - (1 << (abs(high - 1).bit_length() - 1 - _DIGITS[dtype] + 1))
+    return high
+
+
+def randint_like(
+    input: mx.array, low: int = 0, high: int | None = None, *, dtype: mx.Dtype | None = None
+) -> mx.array:
+    """``randint`` with ``input``'s shape and (by default) dtype, as ``torch.randint_like``.
+
+    Called as ``randint_like(input, high)`` or ``randint_like(input, low, high)``.
+    """
+    _checks.check_array(input, "randint_like")
+    if high is None:
+        low, high = 0, low
+    dtype = input.dtype if dtype is None else dtype
+    return _randint(int(low), int(high), tuple(input.shape), dtype)
+
+
+def randperm(n: int, *, dtype: mx.Dtype = mx.int64) -> mx.array:
+    """A random permutation of ``0 .. n - 1``, as ``torch.randperm``.
+
+    Args:
+        n: the length.
+        dtype: default ``mx.int64``.
+
+    Example::
+
+        >>> with flashdrop.rng_mode("torch"):
+        ...     flashdrop.manual_seed(0)
+        ...     order = flashdrop.randperm(10)   # torch.randperm(10)
+    """
+    n = int(n)
+    _checks.check_randperm(n, dtype)
+    if not _torch_mode("randperm"):
+        return _recorded(mx.random.permutation(n, key=_random.next_mlx_key()).astype(dtype))
+    with _random.torch_generator.stream() as stream:
+        values = kernels.randperm(stream, n)
+    return _recorded(mx.array(values).astype(dtype))
+
+
+def bernoulli(input: mx.array, p: float | None = None) -> mx.array:
+    """0s and 1s drawn with the probabilities in ``input``, as ``torch.bernoulli``.
+
+    Args:
+        input: probabilities in [0, 1], a floating array.
+        p: if given, one probability for every element instead (``input`` then gives only the
+            shape and dtype).
+
+    Shape:
+        Output: as ``input``, in ``input``'s dtype.
+
+    Example::
+
+        >>> keep = flashdrop.bernoulli(mx.full((4,), 0.9))
+    """
+    _checks.check_array(input, "bernoulli")
+    if p is not None:
+        _checks.check_bernoulli_p(p)
+        keep = _random.bernoulli(input.shape, p)  # bernoulli_(p): dropout's draw
+        return keep.astype(input.dtype)
+    if input.dtype not in _FLOATS:
+        _checks.raise_no_kernel("bernoulli_tensor_cpu_p_", input.dtype)
+    if not _torch_mode("bernoulli"):
+        _check_probabilities(input)
+        return _recorded(mx.random.bernoulli(input, key=_random.next_mlx_key()).astype(input.dtype))
+    probs = np.asarray(input.astype(mx.float64 if input.dtype == mx.float64 else mx.float32))
+    flat = probs.reshape(-1)
+    bad = np.flatnonzero(~((flat >= 0) & (flat <= 1)))
+    with _random.torch_generator.stream() as stream:
+        if bad.size:  # torch draws the elements before the first bad one, then raises
+            kernels.bernoulli(stream, flat[: bad[0]])
+            _checks.raise_probability_out_of_range()
+        keep = kernels.bernoulli(stream, flat)
+    return _recorded(mx.array(keep.reshape(input.shape)).astype(input.dtype))
+
+
+def _check_probabilities(probs: mx.array) -> None:
+    if not _checks.holds((probs >= 0) & (probs <= 1)):
+        _checks.raise_probability_out_of_range()
+
+
+def normal(
+    mean: float | mx.array,
+    std: float | mx.array = 1.0,
+    size: Any = None,
+    *,
+    dtype: mx.Dtype | None = None,
+) -> mx.array:
+    """Normal random numbers with the given mean and standard deviation, as ``torch.normal``.
+
+    Three forms, as in torch: ``normal(mean: float, std: float, size)``; ``normal(mean: array,
+    std=1.0)`` and ``normal(mean: float, std: array)`` (the array's shape and dtype);
+    ``normal(mean: array, std: array)`` (their broadcast shape; both of one dtype).
+
+    Args:
+        mean: the mean, a float or a floating array.
+        std: the standard deviation (>= 0), a float or a floating array.
+        size: the shape, when both are floats.
+        dtype: with two floats only; default ``mx.float32``.
+
+    Example::
+
+        >>> with flashdrop.rng_mode("torch"):
+        ...     flashdrop.manual_seed(0)
+        ...     w = flashdrop.normal(0.0, 0.02, (256, 256))   # torch.normal(0., 0.02, (256, 256))
+    """
+    mean_is_array, std_is_array = isinstance(mean, mx.array), isinstance(std, mx.array)
+    if not (mean_is_array or std_is_array):
+        if size is None:
+            _checks.raise_normal_form("with a float mean and a float std, size is required")
+        shape = _checks.check_size("normal", (size,))
+        _checks.check_std(float(std))
+        dtype = _float_dtype("normal_kernel_cpu", dtype)
+        return _normal(shape, dtype, float(mean), float(std))
+    if size is not None or dtype is not None:
+        _checks.raise_normal_form("size and dtype are taken only with a float mean and std")
+    if mean_is_array and std_is_array and mean.dtype != std.dtype:
+        _checks.raise_normal_form(
+            f"mean and std must have one dtype, but got {mean.dtype} and {std.dtype}"
+        )
+    like = mean if mean_is_array else std
+    if like.dtype not in _FLOATS:
+        _checks.raise_no_kernel("normal_kernel_cpu", like.dtype)
+    if std_is_array:
+        _checks.check_std_array(std)
+    else:
+        _checks.check_std(float(std))
+    if mean_is_array and not std_is_array:  # normal_(0, std), then + mean
+        return _normal(tuple(mean.shape), mean.dtype, 0.0, float(std)) + mean
+    shape = tuple(mx.broadcast_shapes(mean.shape, std.shape)) if mean_is_array else std.shape
+    out = _normal(tuple(shape), like.dtype, 0.0, 1.0) * std
+    return out + (mean if mean_is_array else mx.array(mean, like.dtype))

@@ -1,0 +1,328 @@
+"""torch 2.13's CPU random kernels, emulated with numpy on the words of flashdrop's torch stream.
+
+Each function takes a :class:`flashdrop._random.TorchStream` (the generator's lock held) and
+returns a numpy array holding exactly the values torch's kernel computes, in torch's compute
+dtype (float32 for float32, float16 and bfloat16; float64 for float64); the caller rounds them
+to the output dtype. The recipes, read from ATen (``core/DistributionsHelper.h``,
+``core/TransformationHelper.h``, ``native/cpu/DistributionTemplates.h``,
+``native/cpu/avx_mathfun.h``, ``native/TensorFactories.cpp``) and checked bit for bit against
+torch 2.13 on x86-64 (tests/parity/test_draws_parity.py):
+
+- uniform: float types take one word ``w``, ``(w & 0xFFFFFF) * 2**-24``; float64 one
+  ``random64()``, ``(r & (2**53 - 1)) * 2**-53``.
+- normal, fewer than 16 elements: a scalar Box-Muller in double (``u1``, ``u2`` uniform doubles,
+  ``r = sqrt(-2 log1p(-u2))``, ``theta = 2 pi u1``), returning ``r cos(theta)`` and keeping
+  ``r sin(theta)`` in the generator for the next element (or the next call); ``x * std + mean``
+  is one fused multiply-add.
+- normal, 16 elements or more: uniforms for the whole buffer, Box-Muller over each block of 16
+  (pairs ``j``, ``j + 8``), and, when the size is not a multiple of 16, 16 fresh uniforms for the
+  last 16 outputs. float32 (and float16 / bfloat16, which skip the uniforms of the partial
+  block) runs avx_mathfun's polynomial ``log256_ps`` / ``sincos256_ps`` with the FMA
+  contractions of torch's x86-64 build; float64 calls libm (``math``, the same C library torch
+  calls).
+- integers: ``w % range + low`` with one word while ``range < 2**28``, one ``random64()`` from
+  ``2**28`` on.
+"""
+
+import math
+
+import numpy as np
+
+from flashdrop._random import TorchStream
+
+_F32 = np.float32
+_U24 = _F32(2.0**-24)
+_U53 = 2.0**-53
+_LOW_24 = np.uint32(0xFFFFFF)
+_LOW_53 = np.uint64((1 << 53) - 1)
+_BLOCK = 16  # torch's vectorised normal path works in blocks of 16 from this size on
+_ROWS = 8192  # blocks of 16 transformed at once
+
+
+def uniform_float(stream: TorchStream, count: int) -> np.ndarray:
+    """torch's ``uniform_real_distribution<float>(0, 1)``: ``count`` float32 in [0, 1)."""
+    return (stream.words(count) & _LOW_24).astype(_F32) * _U24
+
+
+def uniform_double(stream: TorchStream, count: int) -> np.ndarray:
+    """torch's ``uniform_real_distribution<double>(0, 1)``: ``count`` float64 in [0, 1)."""
+    return (stream.pairs(count) & _LOW_53).astype(np.float64) * _U53
+
+
+def randint(stream: TorchStream, count: int, low: int, high: int) -> np.ndarray:
+    """torch's ``random_from_to`` on ``[low, high)``: int64 values, before the dtype cast."""
+    span = high - low
+    if span < 1 << 28:
+        return (stream.words(count) % np.uint32(span)).astype(np.int64) + low
+    # uint64 arithmetic wrapping through 2**64, then read as int64: torch's casts.
+    values = stream.pairs(count) % np.uint64(span) + np.uint64(low % 2**64)
+    return values.view(np.int64)
+
+
+def randperm(stream: TorchStream, n: int) -> np.ndarray:
+    """torch's CPU ``randperm``: Fisher-Yates with one word per step, ``z = w % (n - i)``.
+
+    Step ``i`` swaps positions ``i`` and ``j[i] = i + z``, after which position ``i`` is final.
+    Rather than n sequential swaps, the result is resolved with array operations: the value at
+    a position ``k`` when step ``k`` reaches it is the value an earlier step last moved there
+    (that step's own value, recursively), or ``k`` itself; chains are followed by pointer
+    doubling.
+    """
+    if n < 2:
+        return np.arange(n, dtype=np.int64)
+    spans = np.arange(n, 1, -1, dtype=np.uint32 if n < 2**32 else np.uint64)
+    steps = np.arange(n - 1, dtype=np.int64)
+    j = steps + (stream.words(n - 1) % spans).astype(np.int64)
+    # Steps grouped by the position they swap with, in step order within a group.
+    order = _stable_argsort(j)
+    grouped = j[order]
+    same = np.empty(n - 1, dtype=bool)
+    same[0] = False
+    np.equal(grouped[1:], grouped[:-1], out=same[1:])
+    earlier = np.full(n - 1, -1, dtype=np.int64)  # the previous step that swapped with j[i]
+    earlier[order[1:][same[1:]]] = order[:-1][same[1:]]
+    # writer[k]: the last step before k that moved a value to position k (j == k, step < k).
+    last = np.ones(n - 1, dtype=bool)
+    np.not_equal(grouped[1:], grouped[:-1], out=last[:-1])
+    position, step = grouped[last], order[last]
+    step = np.where(step == position, earlier[step], step)  # a step k swapping with k itself
+    writer = np.arange(n, dtype=np.int64)  # no writer: the position keeps its own value
+    moved = step >= 0
+    writer[position[moved]] = step[moved]
+    while True:  # the value at k at step k: follow writers back to a position never written
+        further = writer[writer]
+        if np.array_equal(further, writer):
+            break
+        writer = further
+    perm = np.empty(n, dtype=np.int64)
+    from_earlier = np.where(earlier >= 0, writer[np.maximum(earlier, 0)], j)
+    perm[:-1] = np.where(j == steps, writer[:-1], from_earlier)
+    perm[-1] = writer[-1]
+    return perm
+
+
+def _stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for keys in [0, 2**32): two radix passes of 16 bits
+    (numpy sorts 16-bit keys by radix), several times faster than sorting int64."""
+    if keys.size and int(keys.max()) >= 2**32:
+        return np.argsort(keys, kind="stable")
+    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    high = (keys >> 16).astype(np.uint16)
+    return order[np.argsort(high[order], kind="stable")]
+
+
+def bernoulli(stream: TorchStream, probs: np.ndarray) -> np.ndarray:
+    """torch's ``bernoulli_(p)`` with a tensor of probabilities: a bool per element.
+
+    float64 probabilities compare a uniform double, the others a uniform float with ``p`` as
+    float32.
+    """
+    flat = probs.reshape(-1)
+    if flat.dtype == np.float64:
+        return uniform_double(stream, flat.size) < flat
+    return uniform_float(stream, flat.size) < flat.astype(_F32)
+
+
+def normal(stream: TorchStream, count: int, kind: str, mean: float, std: float) -> np.ndarray:
+    """torch's ``normal_(mean, std)`` on a contiguous tensor of ``count`` elements.
+
+    ``kind`` is ``"float32"``, ``"half"`` (float16 and bfloat16) or ``"float64"``. Returns float64
+    below 16 elements (the scalar path, cast by the caller through float32 as c10 does), float32
+    for the float kinds and float64 for float64 from 16 on.
+    """
+    if count < _BLOCK:
+        return _normal_scalar(stream, count, mean, std)
+    whole = count - count % _BLOCK
+    if kind == "float64":
+        data = uniform_double(stream, count)
+        fill = _fill16_libm
+    else:
+        # float16/bfloat16 draw uniforms for the whole blocks only; float32 for every element.
+        data = uniform_float(stream, whole if kind == "half" else count)
+        data = np.concatenate([data, np.zeros(count - data.size, _F32)])
+        fill = _fill16_avx2
+    mean_d, std_d = (mean, std) if kind == "float64" else (_F32(mean), _F32(std))
+    blocks = data[:whole].reshape(-1, _BLOCK)  # a view: filled in place
+    for start in range(0, len(blocks), _ROWS):  # in pieces that stay in the CPU's caches
+        blocks[start : start + _ROWS] = fill(blocks[start : start + _ROWS], mean_d, std_d)
+    if whole != count:  # the last 16 again, from fresh uniforms
+        tail = (
+            uniform_double(stream, _BLOCK) if kind == "float64" else uniform_float(stream, _BLOCK)
+        )
+        data[count - _BLOCK :] = fill(tail.reshape(1, _BLOCK), mean_d, std_d).reshape(-1)
+    return data
+
+
+def _normal_scalar(stream: TorchStream, count: int, mean: float, std: float) -> np.ndarray:
+    """``at::normal_distribution<double>``, element by element, with torch's cached sample."""
+    out = np.empty(count, dtype=np.float64)
+    for i in range(count):
+        value = stream.normal
+        if value is not None:
+            stream.normal = None
+        else:
+            u1, u2 = uniform_double(stream, 2).tolist()
+            radius = math.sqrt(-2.0 * math.log1p(-u2))
+            theta = 2.0 * math.pi * u1
+            stream.normal = radius * math.sin(theta)
+            value = radius * math.cos(theta)
+        out[i] = fma64(np.float64(value), np.float64(std), np.float64(mean))
+    return out
+
+
+def _fill16_libm(u: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """``normal_fill_16<double>`` on rows of 16 uniform doubles, with libm's log, cos, sin."""
+    u1 = (1.0 - u[:, :8]).reshape(-1).tolist()
+    u2 = u[:, 8:].reshape(-1).tolist()
+    # numpy's own float64 log/sin/cos differ from libm's in the last bit: call libm, as torch.
+    radius = [math.sqrt(-2.0 * math.log(a)) for a in u1]
+    theta = [2.0 * math.pi * b for b in u2]
+    cos = np.array([r * math.cos(t) for r, t in zip(radius, theta, strict=True)]).reshape(-1, 8)
+    sin = np.array([r * math.sin(t) for r, t in zip(radius, theta, strict=True)]).reshape(-1, 8)
+    out = np.concatenate([cos, sin], axis=1)
+    if mean == 0.0 and std == 1.0:
+        return out  # fma(x, 1, 0) == x
+    return fma64(out, np.float64(std), np.float64(mean))
+
+
+# ---------------------------------------------------------------------------------------------
+# avx_mathfun.h's log256_ps and sincos256_ps (Cephes polynomials), lane by lane in float32, with
+# the multiply-adds torch's x86-64 build fuses (GCC's -ffp-contract=fast).
+
+_LOG_P = [
+    7.0376836292e-2,
+    -1.1514610310e-1,
+    1.1676998740e-1,
+    -1.2420140846e-1,
+    1.4249322787e-1,
+    -1.6668057665e-1,
+    2.0000714765e-1,
+    -2.4999993993e-1,
+    3.3333331174e-1,
+]
+_MIN_NORM_POS = np.array(0x00800000, np.uint32).view(_F32)
+_TWO_PI = _F32(2.0 * math.pi)
+
+
+def _log_ps(x: np.ndarray) -> np.ndarray:
+    x = np.maximum(x, _MIN_NORM_POS)
+    bits = x.view(np.uint32)
+    exponent = (bits >> np.uint32(23)).astype(np.int32) - 0x7F
+    x = ((bits & np.uint32(0x807FFFFF)) | np.uint32(0x3F000000)).view(_F32)  # mantissa in [0.5, 1)
+    e = exponent.astype(_F32) + _F32(1)
+    small = x < _F32(0.707106781186547524)
+    kept = np.where(small, x, _F32(0))
+    x = x - _F32(1)
+    e = e - small.astype(_F32)
+    x = x + kept
+    z = x * x
+    y = np.full_like(x, _F32(_LOG_P[0]))
+    for coefficient in _LOG_P[1:]:
+        y = fma32(y, x, _F32(coefficient))
+    y = y * x
+    y = fma32(y, z, e * _F32(-2.12194440e-4))
+    y = fma32(z, _F32(-0.5), y)
+    x = x + y
+    return fma32(e, _F32(0.693359375), x)
+
+
+def _sincos_ps(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    bits = theta.view(np.uint32)
+    sign_sin = bits & np.uint32(0x80000000)
+    x = (bits & np.uint32(0x7FFFFFFF)).view(_F32)
+    j = (x * _F32(1.27323954473516)).astype(np.int32)  # cvttps: truncation
+    j = (j + 1) & ~np.int32(1)
+    y = j.astype(_F32)
+    sign_sin = sign_sin ^ ((j & 4).astype(np.uint32) << np.uint32(29))
+    sign_cos = ((~(j - 2)) & 4).astype(np.uint32) << np.uint32(29)
+    use_sin_poly = (j & 2) == 0
+    x = fma32(y, _F32(-0.78515625), x)
+    x = fma32(y, _F32(-2.4187564849853515625e-4), x)
+    x = fma32(y, _F32(-3.77489497744594108e-8), x)
+    z = x * x
+    yc = fma32(_F32(2.443315711809948e-5), z, _F32(-1.388731625493765e-3))
+    yc = fma32(yc, z, _F32(4.166664568298827e-2))
+    yc = yc * z
+    yc = fma32(yc, z, -(z * _F32(0.5)))
+    yc = yc + _F32(1)
+    ys = fma32(_F32(-1.9515295891e-4), z, _F32(8.3321608736e-3))
+    ys = fma32(ys, z, _F32(-1.6666654611e-1))
+    ys = ys * z
+    ys = fma32(ys, x, x)
+    sin = np.where(use_sin_poly, ys, yc).view(np.uint32) ^ sign_sin
+    cos = np.where(use_sin_poly, yc, ys).view(np.uint32) ^ sign_cos
+    return sin.view(_F32), cos.view(_F32)
+
+
+def _fill16_avx2(u: np.ndarray, mean: np.float32, std: np.float32) -> np.ndarray:
+    """``normal_fill_16_AVX2`` on rows of 16 uniform floats."""
+    radius = np.sqrt(_F32(-2) * _log_ps(_F32(1) - u[:, :8]))
+    sin, cos = _sincos_ps(_TWO_PI * u[:, 8:])
+    return np.concatenate([fma32(radius * cos, std, mean), fma32(radius * sin, std, mean)], axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fused multiply-adds (one rounding), which numpy lacks.
+
+
+def _round_to_odd_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a + b`` in float64 rounded to odd: the exact sum, or if inexact its neighbour with an
+    odd last bit. Rounding that once more to a format at least 2 bits narrower is correct."""
+    s = a + b
+    bb = s - a
+    err = (a - (s - bb)) + (b - bb)  # exact: a + b == s + err (TwoSum)
+    bits = s.view(np.int64)
+    fix = (err != 0) & ((bits & 1) == 0)
+    if np.any(fix):
+        away = (err > 0) == (s > 0)
+        bits = np.where(fix, np.where(away, bits + 1, bits - 1), bits)
+    return bits.view(np.float64)
+
+
+_HALF_32 = np.int64(1 << 28)  # float64's bits below float32's last, at a float32 midpoint
+_BELOW_32 = np.int64((1 << 29) - 1)
+
+
+def fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """float32 ``a * b + c`` with one rounding (``_mm256_fmadd_ps``).
+
+    The product is exact in float64 and the sum rounded once to float64; rounding that to
+    float32 is correct unless it landed exactly on a float32 midpoint (a double rounding): only
+    those elements are redone, rounding the sum to odd.
+    """
+    product = np.asarray(a, np.float64) * np.asarray(b, np.float64)  # exact: 48 bits
+    addend = np.asarray(c, np.float64)
+    total = product + addend
+    midpoint = (total.view(np.int64) & _BELOW_32) == _HALF_32
+    if np.any(midpoint):
+        product, addend = np.broadcast_arrays(product, addend)
+        total[midpoint] = _round_to_odd_sum(product[midpoint], addend[midpoint])
+    return total.astype(_F32)
+
+
+_SPLIT = 134217729.0  # 2**27 + 1, Veltkamp's splitter for float64
+
+
+def fma64(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """float64 ``a * b + c`` with one rounding (C's ``fma``), for finite values far from overflow.
+
+    The product is split exactly into ``p + e`` (Dekker's TwoProduct); the sum of three is rounded
+    once with Boldo and Melquiond's round-to-odd algorithm.
+    """
+    a, b, c = (np.asarray(v, np.float64) for v in (a, b, c))
+    p = a * b
+    t = _SPLIT * a
+    a_hi = t - (t - a)
+    a_lo = a - a_hi
+    t = _SPLIT * b
+    b_hi = t - (t - b)
+    b_lo = b - b_hi
+    e = ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+    # (uh, ul) = TwoSum(e, c); (th, tl) = TwoSum(p, uh); result = RN(th + RO(tl + ul)).
+    uh = e + c
+    bb = uh - e
+    ul = (e - (uh - bb)) + (c - bb)
+    th = p + uh
+    bb = th - p
+    tl = (p - (th - bb)) + (uh - bb)
+    return th + _round_to_odd_sum(tl, ul)

@@ -1,0 +1,81 @@
+"""The exact arithmetic under flashdrop's torch-mode draws: fused multiply-adds and randperm.
+
+(The draws themselves are compared with torch in tests/parity/test_draws_parity.py.)
+"""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from flashdrop import _torch_kernels as kernels
+
+
+def nearest_float32(value: Fraction) -> np.float32:
+    """``value`` rounded once to float32, to nearest, ties to even (exactly, via Fractions)."""
+    low = np.float32(float(value))  # within one float32 step of the answer
+    candidates = {
+        low,
+        np.nextafter(low, np.float32(np.inf)),
+        np.nextafter(low, np.float32(-np.inf)),
+    }
+    best = min(
+        candidates, key=lambda c: (abs(Fraction(float(c)) - value), int(c.view(np.int32)) & 1)
+    )
+    return best
+
+
+def test_fma32_rounds_once():
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.standard_normal(4000).astype(np.float32) for _ in range(3))
+    # Hard cases: c cancelling most of a * b, and sums on float32 midpoints.
+    c[:1000] = -(a[:1000].astype(np.float64) * b[:1000]).astype(np.float32)
+    a[1000:1500], b[1000:1500] = np.float32(1 + 2**-12), np.float32(1 + 2**-12)
+    c[1000:1500] = np.float32(2**-24) * rng.integers(-8, 8, 500).astype(np.float32)
+    got = kernels.fma32(a, b, c)
+    for x, y, z, r in zip(a, b, c, got, strict=True):
+        exact = Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z))
+        assert r == nearest_float32(exact)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 1e5])
+def test_fma64_rounds_once(scale):
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(3000) * scale, rng.standard_normal(3000)
+    c = rng.standard_normal(3000) * scale
+    c[:1000] = -a[:1000] * b[:1000]  # heavy cancellation
+    got = kernels.fma64(a, b, c)
+    for x, y, z, r in zip(a, b, c, got, strict=True):
+        assert r == float(Fraction(x) * Fraction(y) + Fraction(z))  # float(): correctly rounded
+
+
+class Words:
+    """A stand-in stream: given words, in order."""
+
+    def __init__(self, words: np.ndarray) -> None:
+        self._words = words
+
+    def words(self, count: int) -> np.ndarray:
+        taken, self._words = self._words[:count], self._words[count:]
+        return taken
+
+
+def fisher_yates(n: int, words: np.ndarray) -> list[int]:
+    perm = list(range(n))
+    for i in range(n - 1):
+        j = i + int(words[i]) % (n - i)
+        perm[i], perm[j] = perm[j], perm[i]
+    return perm
+
+
+def test_randperm_resolves_fisher_yates_exactly():
+    """The array-operation randperm is the sequential swap loop, self-swaps and chains included."""
+    rng = np.random.default_rng(2)
+    for n in [*range(2, 40), 100, 1000, 4321]:
+        for trial in range(12 if n < 100 else 3):
+            words = rng.integers(0, 2**32, n, dtype=np.uint32)
+            if trial % 3 == 0:
+                words %= np.uint32(3)  # mostly short swaps, many of a position with itself
+            elif trial % 3 == 1:  # always the last position, or itself: long chains
+                words = (np.arange(n, 0, -1) - 1).astype(np.uint32) * (words & np.uint32(1))
+            assert kernels.randperm(Words(words), n).tolist() == fisher_yates(n, words)
