@@ -18,8 +18,8 @@ def import_torch() -> ModuleType:
         import torch
     except ImportError as error:
         raise ImportError(
-            "flashdrop.compat needs torch; install it with `pip install 'flashdrop[torch]'` "
-            "(on Linux that is the CUDA build; for torch's CPU-only build, first run "
-            "`pip install torch --index-url https://download.pytorch.org/whl/cpu`)"
+            "flashdrop.compat needs torch; install it with `pip install '.[torch]'` in flashdrop's "
+            "clone (on Linux that is the CUDA build; for torch's CPU-only build, first run "
+            "`pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`)"
         ) from error
     return torch

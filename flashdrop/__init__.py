@@ -4,10 +4,11 @@
 ``torch.nn``: stochastic depth, drop path, DropBlock, locked dropout), ``flashdrop.nn.functional``
 the matching functions; the names below control their randomness, and draw torch's other random
 numbers (``rand``, ``randn``, ``randint``, ``randperm``, ``bernoulli``, ``normal``) from the same
-stream.
+stream. ``flashdrop.compat`` converts tensors and random state between torch and MLX (it
+imports torch only when one of its functions is called).
 """
 
-from flashdrop import nn
+from flashdrop import compat, nn
 from flashdrop._draws import (
     bernoulli,
     normal,
@@ -36,6 +37,7 @@ __version__ = "0.1.0"  # the one place the version is defined (pyproject.toml re
 __all__ = [
     "bernoulli",
     "checkpoint",
+    "compat",
     "compile",
     "fork_rng",
     "get_rng_mode",

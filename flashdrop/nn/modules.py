@@ -1,5 +1,5 @@
 r"""torch.nn's six dropout modules, and the dropout family beyond torch.nn, as
-``mlx.nn.Module``\ s.
+``mlx.nn.Module`` subclasses.
 
 Each is a docstring, its arguments' checks and a one-line ``forward`` into
 :mod:`flashdrop.nn.functional`; :class:`_Layer` owns training mode, calling and the repr,

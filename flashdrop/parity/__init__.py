@@ -2,7 +2,8 @@
 
 Run it with ``python -m flashdrop.parity`` (``--quick`` for a small grid, ``--plot FILE.png`` to
 also draw the keep-rate distributions, ``--seed N``). It needs torch (``pip install
-'flashdrop[torch]'``), which it gets from :mod:`flashdrop.compat`, the only code that imports torch.
+'.[torch]'`` in flashdrop's clone), which it gets from :mod:`flashdrop.compat`, the only code
+that imports torch.
 
 For each op (the six functions of ``torch.nn.functional`` and the six modules of ``torch.nn``),
 each shape the op accepts (batched, unbatched, legacy), each dtype and each p, it runs torch and

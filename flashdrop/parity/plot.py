@@ -15,7 +15,8 @@ __all__ = ["PLOT_HINT", "draw_plot", "import_pyplot"]
 
 
 PLOT_HINT = (
-    "--plot needs matplotlib, an optional extra of flashdrop: pip install 'flashdrop[plot]'"
+    "--plot needs matplotlib, an optional extra of flashdrop: pip install '.[plot]' in "
+    "flashdrop's clone"
     " (or pip install matplotlib)"
 )
 

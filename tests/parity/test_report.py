@@ -62,7 +62,7 @@ def test_plot_without_matplotlib_exits_2_with_the_install_hint(tmp_path):
     )
     result = run_module("-c", code)
     assert result.returncode == 2
-    assert "pip install 'flashdrop[plot]'" in result.stderr
+    assert "pip install '.[plot]' in flashdrop's clone" in result.stderr
     assert "[1/" not in result.stderr  # nothing ran
     assert not png.exists()
 

@@ -476,6 +476,7 @@ def test_importing_the_helpers_and_the_plugin_does_not_import_torch():
         [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=True
     )
     assert done.stdout.startswith(
-        "flashdrop.compat needs torch; install it with `pip install 'flashdrop[torch]'` "
+        "flashdrop.compat needs torch; install it with `pip install '.[torch]'` in "
+        "flashdrop's clone"
     )
     assert "--index-url https://download.pytorch.org/whl/cpu" in done.stdout  # CPU-only torch

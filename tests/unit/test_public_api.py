@@ -15,6 +15,7 @@ def test_top_level_names():
     assert sorted(flashdrop.__all__) == [
         "bernoulli",
         "checkpoint",
+        "compat",
         "compile",
         "fork_rng",
         "get_rng_mode",
