@@ -32,7 +32,8 @@ def _from_compute(values: np.ndarray, dtype: mx.Dtype, shape: tuple[int, ...]) -
     """Round torch's compute-dtype values to ``dtype`` as c10 does (a double through float)."""
     if dtype == mx.float64:
         return mx.array(values.reshape(shape), dtype=mx.float64)  # mx.array would take float32
-    return mx.array(values.reshape(shape).astype(np.float32)).astype(dtype)
+    out = mx.array(values.reshape(shape).astype(np.float32, copy=False))
+    return out if dtype == mx.float32 else out.astype(dtype)
 
 
 def _recorded(out: mx.array) -> mx.array:
@@ -196,7 +197,8 @@ def _randint(low: int, high: int, shape: tuple[int, ...], dtype: mx.Dtype) -> mx
         return _recorded(_from_compute(values.astype(np.float64), dtype, shape))  # exact < 2**53
     if dtype == mx.bool_:
         values = values != 0
-    return _recorded(mx.array(values.reshape(shape)).astype(dtype))
+    out = mx.array(values.reshape(shape))
+    return _recorded(out if dtype == mx.int64 else out.astype(dtype))
 
 
 def _in_dtype(value: int, dtype: mx.Dtype) -> int:

@@ -24,6 +24,7 @@ torch 2.13 on x86-64 (tests/parity/test_draws_parity.py):
   ``2**28`` on.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -41,7 +42,14 @@ _ROWS = 8192  # blocks of 16 transformed at once
 
 def uniform_float(stream: TorchStream, count: int) -> np.ndarray:
     """torch's ``uniform_real_distribution<float>(0, 1)``: ``count`` float32 in [0, 1)."""
-    return (stream.words(count) & _LOW_24).astype(_F32) * _U24
+    out = stream.words(count, _F32, _low_24)  # exact: fewer than 24 bits
+    out *= _U24
+    return out
+
+
+def _low_24(words: np.ndarray) -> np.ndarray:
+    words &= _LOW_24
+    return words
 
 
 def uniform_double(stream: TorchStream, count: int) -> np.ndarray:
@@ -53,10 +61,21 @@ def randint(stream: TorchStream, count: int, low: int, high: int) -> np.ndarray:
     """torch's ``random_from_to`` on ``[low, high)``: int64 values, before the dtype cast."""
     span = high - low
     if span < 1 << 28:
-        return (stream.words(count) % np.uint32(span)).astype(np.int64) + low
+        values = stream.words(count, np.int64, functools.partial(_remainder, np.uint32(span)))
+        if low:
+            values += low
+        return values
     # uint64 arithmetic wrapping through 2**64, then read as int64: torch's casts.
     values = stream.pairs(count) % np.uint64(span) + np.uint64(low % 2**64)
     return values.view(np.int64)
+
+
+def _remainder(divisor: np.uint32, words: np.ndarray) -> np.ndarray:
+    """``words % divisor`` in place: numpy divides by a scalar with SIMD, its ``%`` does not."""
+    quotient = words // divisor
+    quotient *= divisor
+    words -= quotient
+    return words
 
 
 def randperm(stream: TorchStream, n: int) -> np.ndarray:
