@@ -199,8 +199,9 @@ def _fill16_libm(u: np.ndarray, mean: float, std: float) -> np.ndarray:
     cos = np.array([r * math.cos(t) for r, t in zip(radius, theta, strict=True)]).reshape(-1, 8)
     sin = np.array([r * math.sin(t) for r, t in zip(radius, theta, strict=True)]).reshape(-1, 8)
     out = np.concatenate([cos, sin], axis=1)
-    if mean == 0.0 and std == 1.0:
-        return out  # fma(x, 1, 0) == x
+    if mean == 0.0 and std == 1.0:  # fma(x, 1, 0) is x + 0: x, except that -0 becomes +0
+        out += 0.0
+        return out
     return fma64(out, np.float64(std), np.float64(mean))
 
 
@@ -277,7 +278,15 @@ def _fill16_avx2(u: np.ndarray, mean: np.float32, std: np.float32) -> np.ndarray
     """``normal_fill_16_AVX2`` on rows of 16 uniform floats."""
     radius = np.sqrt(_F32(-2) * _log_ps(_F32(1) - u[:, :8]))
     sin, cos = _sincos_ps(_TWO_PI * u[:, 8:])
-    return np.concatenate([fma32(radius * cos, std, mean), fma32(radius * sin, std, mean)], axis=1)
+    out = np.empty_like(u)
+    if mean == 0 and std == 1:  # fma(x, 1, 0) is x + 0: x, except that -0 becomes +0
+        np.multiply(radius, cos, out=out[:, :8])
+        np.multiply(radius, sin, out=out[:, 8:])
+        out += _F32(0)
+        return out
+    out[:, :8] = fma32(radius * cos, std, mean)
+    out[:, 8:] = fma32(radius * sin, std, mean)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,12 +318,14 @@ def fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     float32 is correct unless it landed exactly on a float32 midpoint (a double rounding): only
     those elements are redone, rounding the sum to odd.
     """
-    product = np.asarray(a, np.float64) * np.asarray(b, np.float64)  # exact: 48 bits
-    addend = np.asarray(c, np.float64)
-    total = product + addend
-    midpoint = (total.view(np.int64) & _BELOW_32) == _HALF_32
-    if np.any(midpoint):
-        product, addend = np.broadcast_arrays(product, addend)
+    total = np.multiply(a, b, dtype=np.float64)  # exact: 48 bits
+    np.add(total, c, out=total)
+    midpoint = np.bitwise_and(total.view(np.int64), _BELOW_32)
+    midpoint = midpoint == _HALF_32
+    if midpoint.any():
+        product, addend = np.broadcast_arrays(
+            np.multiply(a, b, dtype=np.float64), np.asarray(c, np.float64)
+        )
         total[midpoint] = _round_to_odd_sum(product[midpoint], addend[midpoint])
     return total.astype(_F32)
 
