@@ -89,23 +89,29 @@ def randperm(stream: TorchStream, n: int) -> np.ndarray:
     """
     if n < 2:
         return np.arange(n, dtype=np.int64)
-    spans = np.arange(n, 1, -1, dtype=np.uint32 if n < 2**32 else np.uint64)
-    steps = np.arange(n - 1, dtype=np.int64)
-    j = steps + (stream.words(n - 1) % spans).astype(np.int64)
+    index = np.int32 if n < 2**31 else np.int64  # half the memory traffic of int64 indices
+    spans = np.arange(n, 1, -1, dtype=np.uint32 if n < 2**32 else np.uint64)  # n - i
+    z = stream.words(n - 1) % spans
+    steps = np.arange(n - 1, dtype=index)
+    j = z.astype(index)
+    j += steps
     # Steps grouped by the position they swap with, in step order within a group.
-    order = _stable_argsort(j)
+    order = _stable_argsort(j).astype(index, copy=False)
     grouped = j[order]
-    same = np.empty(n - 1, dtype=bool)
-    same[0] = False
-    np.equal(grouped[1:], grouped[:-1], out=same[1:])
-    earlier = np.full(n - 1, -1, dtype=np.int64)  # the previous step that swapped with j[i]
-    earlier[order[1:][same[1:]]] = order[:-1][same[1:]]
+    first = np.empty(n - 1, dtype=bool)  # the first step of its group
+    first[0] = True
+    np.not_equal(grouped[1:], grouped[:-1], out=first[1:])
+    earlier = np.empty(n - 1, dtype=index)  # the previous step that swapped with j[i], or -1
+    earlier[order[0]] = -1
+    earlier[order[1:]] = np.where(first[1:], index(-1), order[:-1])
     # writer[k]: the last step before k that moved a value to position k (j == k, step < k).
-    last = np.ones(n - 1, dtype=bool)
-    np.not_equal(grouped[1:], grouped[:-1], out=last[:-1])
+    last = np.empty(n - 1, dtype=bool)
+    last[:-1] = first[1:]
+    last[-1] = True
     position, step = grouped[last], order[last]
-    step = np.where(step == position, earlier[step], step)  # a step k swapping with k itself
-    writer = np.arange(n, dtype=np.int64)  # no writer: the position keeps its own value
+    itself = step == position  # a step k swapping with k itself: the step before it
+    step[itself] = earlier[step[itself]]
+    writer = np.arange(n, dtype=index)  # no writer: the position keeps its own value
     moved = step >= 0
     writer[position[moved]] = step[moved]
     while True:  # the value at k at step k: follow writers back to a position never written
@@ -113,9 +119,10 @@ def randperm(stream: TorchStream, n: int) -> np.ndarray:
         if np.array_equal(further, writer):
             break
         writer = further
+    # Step i takes what the previous step with the same j left there (for j == i, that is the
+    # value at i at step i), or the untouched value j.
     perm = np.empty(n, dtype=np.int64)
-    from_earlier = np.where(earlier >= 0, writer[np.maximum(earlier, 0)], j)
-    perm[:-1] = np.where(j == steps, writer[:-1], from_earlier)
+    perm[:-1] = np.where(earlier >= 0, writer[earlier], j)
     perm[-1] = writer[-1]
     return perm
 

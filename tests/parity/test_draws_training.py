@@ -6,6 +6,8 @@
 torch's very values and reaches torch's losses and weights; in mlx mode, compiled with
 ``flashdrop.compile``, it matches its own eager run from the same seed."""
 
+import functools
+
 import mlx.core as mx
 import numpy as np
 import pytest
@@ -82,7 +84,8 @@ def train(lib, F_, steps_per_epoch=3, epochs=2, lr=0.5):
             batch = epoch[rows]
             tokens, targets = batch[:, :-1], batch[:, 1:]
             if on_mlx:
-                loss, grads = mx.value_and_grad(lambda w: forward(lib, F_, w, tokens, targets))(w)
+                loss_of = functools.partial(forward, lib, F_, tokens=tokens, targets=targets)
+                loss, grads = mx.value_and_grad(loss_of)(w)
                 w = {name: w[name] - lr * grads[name] for name in w}
                 mx.eval(w)
             else:
