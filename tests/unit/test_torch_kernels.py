@@ -79,3 +79,38 @@ def test_randperm_resolves_fisher_yates_exactly():
             elif trial % 3 == 1:  # always the last position, or itself: long chains
                 words = (np.arange(n, 0, -1) - 1).astype(np.uint32) * (words & np.uint32(1))
             assert kernels.randperm(Words(words), n).tolist() == fisher_yates(n, words)
+
+
+def _every_uniform_float(chunk: int = 1 << 21):
+    """All 2**24 values of torch's uniform float, ``k * 2**-24``, in pieces."""
+    for start in range(0, 1 << 24, chunk):
+        yield np.arange(start, start + chunk, dtype=np.float32) * np.float32(2.0**-24)
+
+
+def test_log_and_sincos_need_no_double_rounding_check():
+    """randn's float32 path computes avx_mathfun's log of ``1 - u`` and sincos of ``2 pi u``
+    with fused multiply-adds that skip fma32's test for a double rounding; ``u`` takes 2**24
+    values, and for every one of them the results are fma32's: a proof by exhaustion."""
+    unchecked = kernels._fma32_unchecked
+    for u in _every_uniform_float():
+        v = np.float32(1) - u
+        fast = kernels._log_ps(v, unchecked)
+        exact = kernels._log_ps(v, kernels.fma32)
+        assert np.array_equal(fast.view(np.uint32), exact.view(np.uint32))
+        theta = kernels._TWO_PI * u
+        for fast, exact in zip(
+            kernels._sincos_ps(theta, unchecked),
+            kernels._sincos_ps(theta, kernels.fma32),
+            strict=True,
+        ):
+            assert np.array_equal(fast.view(np.uint32), exact.view(np.uint32))
+
+
+def test_the_unchecked_fma_can_differ_elsewhere():
+    """The exhaustive check above can fail: off that domain skipping the test gives a wrong
+    result (a sum that double-rounds through float64)."""
+    # a * b = 1 + 2**-11 + 2**-24, halfway between two float32; c tips it up, but not in float64.
+    a = b = np.array([1 + 2.0**-12], np.float32)
+    c = np.array([2.0**-80], np.float32)
+    assert kernels.fma32(a, b, c)[0] == np.float32(1 + 2.0**-11 + 2.0**-23)
+    assert kernels._fma32_unchecked(a, b, c)[0] == np.float32(1 + 2.0**-11)
