@@ -198,19 +198,30 @@ def _normal_scalar(stream: TorchStream, count: int, mean: float, std: float) -> 
 
 
 def _fill16_libm(u: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """``normal_fill_16<double>`` on rows of 16 uniform doubles, with libm's log, cos, sin."""
-    u1 = (1.0 - u[:, :8]).reshape(-1).tolist()
-    u2 = u[:, 8:].reshape(-1).tolist()
-    # numpy's own float64 log/sin/cos differ from libm's in the last bit: call libm, as torch.
-    radius = [math.sqrt(-2.0 * math.log(a)) for a in u1]
-    theta = [2.0 * math.pi * b for b in u2]
-    cos = np.array([r * math.cos(t) for r, t in zip(radius, theta, strict=True)]).reshape(-1, 8)
-    sin = np.array([r * math.sin(t) for r, t in zip(radius, theta, strict=True)]).reshape(-1, 8)
-    out = np.concatenate([cos, sin], axis=1)
+    """``normal_fill_16<double>`` on rows of 16 uniform doubles, with libm's log, cos, sin.
+
+    numpy's own float64 ``log`` (and, on some machines, ``sin``/``cos``) differ from the C
+    library's in the last bit: those three are the C library's, through ``math``, as torch
+    calls them. The products and the square root are IEEE operations, correctly rounded by
+    numpy as by C.
+    """
+    out = np.empty_like(u)
+    radius = _libm(math.log, 1.0 - u[:, :8])
+    radius *= -2.0
+    np.sqrt(radius, out=radius)
+    theta = u[:, 8:] * (2.0 * math.pi)  # C's 2.0f * pi * u2: (2 pi) folded, then times u2
+    np.multiply(radius, _libm(math.cos, theta), out=out[:, :8])
+    np.multiply(radius, _libm(math.sin, theta), out=out[:, 8:])
     if mean == 0.0 and std == 1.0:  # fma(x, 1, 0) is x + 0: x, except that -0 becomes +0
         out += 0.0
         return out
     return fma64(out, np.float64(std), np.float64(mean))
+
+
+def _libm(function: Callable[[float], float], x: np.ndarray) -> np.ndarray:
+    """``function`` (one of ``math``'s) of every element of ``x``, in ``x``'s shape."""
+    values = map(function, x.reshape(-1).tolist())
+    return np.fromiter(values, np.float64, count=x.size).reshape(x.shape)
 
 
 # ---------------------------------------------------------------------------------------------
