@@ -224,13 +224,14 @@ def _randint(low: int, high: int, shape: tuple[int, ...], dtype: mx.Dtype) -> mx
         return _recorded(drawn.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     with _random.torch_generator.stream() as stream:
-        values = kernels.randint(stream, count, low, high)
-    if dtype in _FLOATS:
-        return _recorded(_from_compute(values.astype(np.float64), dtype, shape))  # exact < 2**53
-    if dtype == mx.bool_:
-        values = values != 0
-    out = mx.array(values.reshape(shape))
-    return _recorded(out if dtype == mx.int64 else out.astype(dtype))
+        values, offset = kernels.randint(stream, count, low, high)
+    if dtype in _FLOATS:  # exact: below 2**53
+        values = values.astype(np.int64) + offset
+        return _recorded(_from_compute(values.astype(np.float64), dtype, shape))
+    out = mx.array(values.reshape(shape)).astype(mx.int64)
+    if offset:
+        out = out + mx.array(offset, mx.int64)  # within int64: low <= value < high
+    return _recorded(out != 0 if dtype == mx.bool_ else out.astype(dtype))
 
 
 def _in_dtype(value: int, dtype: mx.Dtype) -> int:

@@ -58,17 +58,20 @@ def uniform_double(stream: TorchStream, count: int) -> np.ndarray:
     return (stream.pairs(count) & _LOW_53).astype(np.float64) * _U53
 
 
-def randint(stream: TorchStream, count: int, low: int, high: int) -> np.ndarray:
-    """torch's ``random_from_to`` on ``[low, high)``: int64 values, before the dtype cast."""
+def randint(stream: TorchStream, count: int, low: int, high: int) -> tuple[np.ndarray, int]:
+    """torch's ``random_from_to`` on ``[low, high)``, before the dtype cast: ``(values, offset)``,
+    the draws being ``values + offset`` in int64.
+
+    Below a span of ``2**28`` (one word each) ``values`` are the uint32 offsets from ``low`` and
+    ``offset`` is ``low``: the caller widens them (MLX casts faster than numpy's strided
+    copies). From ``2**28`` on (two words each) ``values`` are the int64 draws, ``offset`` 0.
+    """
     span = high - low
     if span < 1 << 28:
-        values = stream.words(count, np.int64, functools.partial(_remainder, np.uint32(span)))
-        if low:
-            values += low
-        return values
+        return stream.words(count, np.uint32, functools.partial(_remainder, np.uint32(span))), low
     # uint64 arithmetic wrapping through 2**64, then read as int64: torch's casts.
     values = stream.pairs(count) % np.uint64(span) + np.uint64(low % 2**64)
-    return values.view(np.int64)
+    return values.view(np.int64), 0
 
 
 def _remainder(divisor: np.uint32, words: np.ndarray) -> np.ndarray:
