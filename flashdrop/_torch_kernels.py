@@ -83,7 +83,8 @@ def _remainder(divisor: np.uint32, words: np.ndarray) -> np.ndarray:
 
 
 def randperm(stream: TorchStream, n: int) -> np.ndarray:
-    """torch's CPU ``randperm``: Fisher-Yates with one word per step, ``z = w % (n - i)``.
+    """torch's CPU ``randperm``: Fisher-Yates with one word per step, ``z = w % (n - i)``; int32
+    below 2**31 elements (the caller casts).
 
     Step ``i`` swaps positions ``i`` and ``j[i] = i + z``, after which position ``i`` is final.
     Rather than n sequential swaps, the result is resolved with array operations: the value at
@@ -92,7 +93,7 @@ def randperm(stream: TorchStream, n: int) -> np.ndarray:
     doubling.
     """
     if n < 2:
-        return np.arange(n, dtype=np.int64)
+        return np.arange(n, dtype=np.int32)
     index = np.int32 if n < 2**31 else np.int64  # half the memory traffic of int64 indices
     spans = np.arange(n, 1, -1, dtype=np.uint32 if n < 2**32 else np.uint64)  # n - i
     z = stream.words(n - 1) % spans
@@ -125,7 +126,7 @@ def randperm(stream: TorchStream, n: int) -> np.ndarray:
         writer = further
     # Step i takes what the previous step with the same j left there (for j == i, that is the
     # value at i at step i), or the untouched value j.
-    perm = np.empty(n, dtype=np.int64)
+    perm = np.empty(n, dtype=index)  # MLX widens it to the dtype asked for
     perm[:-1] = np.where(earlier >= 0, writer[earlier], j)
     perm[-1] = writer[-1]
     return perm
