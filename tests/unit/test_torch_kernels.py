@@ -114,3 +114,18 @@ def test_the_unchecked_fma_can_differ_elsewhere():
     c = np.array([2.0**-80], np.float32)
     assert kernels.fma32(a, b, c)[0] == np.float32(1 + 2.0**-11 + 2.0**-23)
     assert kernels._fma32_unchecked(a, b, c)[0] == np.float32(1 + 2.0**-11)
+
+
+def test_randn_of_a_zero_uniform_is_plus_zero():
+    """``u1 == 0`` gives a radius of -0.0 (``sqrt(-2 * log(1))``); torch's final
+    ``fma(x, std=1, mean=0)`` makes the normals +0.0, as the shortcut for std 1, mean 0 must."""
+    u = np.full((1, 16), 0.25, np.float32)
+    u[0, 0], u[0, 8] = 0, 0.1  # lane 0: radius -0.0, theta 0.2 pi (cos, sin > 0)
+    for out in (
+        kernels._fill16_avx2(u, np.float32(0), np.float32(1)),
+        kernels._fill16_libm(u.astype(np.float64), 0.0, 1.0),
+    ):
+        assert out[0, 0] == 0 and not np.signbit(out[0, 0])
+        assert out[0, 8] == 0 and not np.signbit(out[0, 8])
+    minus_zero = np.array([-0.0], np.float32)
+    assert not np.signbit(kernels.fma32(minus_zero, np.float32(1), np.float32(0))[0])
