@@ -11,6 +11,7 @@ import operator
 import re
 import sys
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import mlx.core as mx
@@ -827,3 +828,62 @@ def check_randperm(n: int, dtype: mx.Dtype) -> None:
     if dtype in (mx.uint8, mx.int8, mx.int16, mx.int32, mx.int64) and n - 1 > mx.iinfo(dtype).max:
         cname = {mx.uint8: "uint8_t", mx.int8: "int8_t", mx.int16: "int16_t", mx.int32: "int32_t"}
         raise RuntimeError(f"value cannot be converted to type {cname[dtype]} without overflow")
+
+
+# torch's factory keywords flashdrop honours only at their defaults, each with why another value
+# cannot be honoured on MLX.
+_TORCH_OPTIONS = {
+    "generator": "flashdrop draws from its own stream (seed it with flashdrop.manual_seed)",
+    "out": "MLX arrays cannot be written in place; use the returned array",
+    "device": "MLX arrays carry no device (MLX runs on mx.default_device())",
+    "requires_grad": "MLX differentiates functions (mx.grad), not arrays",
+    "pin_memory": "MLX's memory is unified: there is nothing to pin",
+    "layout": "MLX arrays are strided only",
+    "memory_format": "MLX arrays are row-major only",
+}
+
+
+def _is_torch_default(name: str, value: Any) -> bool:
+    if name in ("requires_grad", "pin_memory"):
+        return value is False
+    if name == "layout":
+        return value is None or str(value) == "torch.strided"
+    if name == "memory_format":
+        return value is None or str(value) in ("torch.preserve_format", "torch.contiguous_format")
+    return value is None
+
+
+def check_torch_options(fn: str, options: dict[str, Any], accepted: Iterable[str]) -> None:
+    """Keywords of torch's ``fn`` that flashdrop takes only at torch's defaults.
+
+    A keyword ``fn`` does not take raises Python's ``TypeError``; one it takes, at a value
+    flashdrop cannot honour, a ``ValueError`` saying why (never silently ignored).
+    """
+    accepted = tuple(accepted)
+    for name, value in options.items():
+        if name not in accepted:
+            raise TypeError(f"{fn}() got an unexpected keyword argument '{name}'")
+        if not _is_torch_default(name, value):
+            raise ValueError(
+                f"{fn}(): {name}={value!r} is not supported: {_TORCH_OPTIONS[name]}; "
+                f"leave {name} at torch's default"
+            )
+
+
+def check_dtype_given(fn: str, dtype: Any) -> None:
+    """A ``dtype`` argument must be MLX's (``mx.float32``, ...), not torch's or numpy's."""
+    if dtype is not None and not isinstance(dtype, mx.Dtype):
+        raise TypeError(
+            f"{fn}(): argument 'dtype' must be an mlx.core.Dtype such as mx.float32, "
+            f"not {type(dtype).__name__} ({dtype!r})"
+        )
+
+
+def check_int_argument(fn: str, name: str, position: int, value: Any) -> int:
+    """An int argument as torch's parser takes it: Python or numpy ints, not bool or float."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{fn}(): argument '{name}' (position {position}) must be int, "
+            f"not {type(value).__name__}"
+        )
+    return int(value)

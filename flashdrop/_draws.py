@@ -19,6 +19,9 @@ _DEFAULT_FLOAT = mx.float32  # torch.get_default_dtype()
 _FLOATS = (mx.float32, mx.float64, mx.float16, mx.bfloat16)
 _INTS = (mx.bool_, mx.uint8, mx.int8, mx.int16, mx.int32, mx.int64)
 _DIGITS = {mx.float16: 11, mx.bfloat16: 8, mx.float32: 24, mx.float64: 53}
+# torch's keywords each function takes, honoured at their defaults only
+_FACTORY = ("generator", "out", "layout", "device", "requires_grad", "pin_memory")
+_LIKE = ("generator", "layout", "device", "requires_grad", "pin_memory", "memory_format")
 
 
 def _torch_mode(what: str) -> bool:
@@ -32,7 +35,8 @@ def _from_compute(values: np.ndarray, dtype: mx.Dtype, shape: tuple[int, ...]) -
     """Round torch's compute-dtype values to ``dtype`` as c10 does (a double through float)."""
     if dtype == mx.float64:
         return mx.array(values.reshape(shape), dtype=mx.float64)  # mx.array would take float32
-    return mx.array(values.reshape(shape).astype(np.float32)).astype(dtype)
+    out = mx.array(values.reshape(shape).astype(np.float32, copy=False))
+    return out if dtype == mx.float32 else out.astype(dtype)
 
 
 def _recorded(out: mx.array) -> mx.array:
@@ -49,13 +53,16 @@ def _float_dtype(kernel: str, dtype: mx.Dtype | None) -> mx.Dtype:
     return dtype
 
 
-def rand(*size: Any, dtype: mx.Dtype | None = None) -> mx.array:
+def rand(*size: Any, dtype: mx.Dtype | None = None, **options: Any) -> mx.array:
     """Uniform random numbers in [0, 1), as ``torch.rand``.
 
     Args:
         *size: the shape, as ints or one tuple or list (``rand(2, 3)``, ``rand((2, 3))``,
             ``rand([])`` for a 0-d array).
         dtype: a floating dtype; default ``mx.float32`` (torch's default dtype).
+        **options: torch's ``size=`` (instead of ``*size``), and ``generator``, ``out``,
+            ``layout``, ``device``, ``requires_grad``, ``pin_memory`` at torch's defaults only
+            (``None``, ``torch.strided`` or ``False``); another value raises ``ValueError``.
 
     Shape:
         Output: ``size``.
@@ -66,9 +73,21 @@ def rand(*size: Any, dtype: mx.Dtype | None = None) -> mx.array:
         >>> with flashdrop.rng_mode("torch"):
         ...     x = flashdrop.rand(3)   # torch.manual_seed(0); torch.rand(3)
     """
-    shape = _checks.check_size("rand", size)
+    shape = _factory_size("rand", size, options)
+    _checks.check_dtype_given("rand", dtype)
     dtype = _float_dtype("check_uniform_bounds", dtype)
     return _uniform(shape, dtype)
+
+
+def _factory_size(fn: str, size: tuple[Any, ...], options: dict[str, Any]) -> tuple[int, ...]:
+    """``*size`` or torch's ``size=`` keyword (not both), after checking torch's other keywords."""
+    if "size" in options:
+        if size:
+            raise TypeError(f"{fn}() got multiple values for argument 'size'")
+        size = (options.pop("size"),)
+        _checks.check_size_is_sequence(fn, size[0], position=1)
+    _checks.check_torch_options(fn, options, _FACTORY)
+    return _checks.check_size(fn, size)
 
 
 def _uniform(shape: tuple[int, ...], dtype: mx.Dtype) -> mx.array:
@@ -86,19 +105,24 @@ def _uniform(shape: tuple[int, ...], dtype: mx.Dtype) -> mx.array:
     return _recorded(out)
 
 
-def rand_like(input: mx.array, *, dtype: mx.Dtype | None = None) -> mx.array:
-    """``rand`` with ``input``'s shape and (by default) dtype, as ``torch.rand_like``."""
-    _checks.check_array(input, "rand_like")
+def rand_like(input: mx.array, *, dtype: mx.Dtype | None = None, **options: Any) -> mx.array:
+    """``rand`` with ``input``'s shape and (by default) dtype, as ``torch.rand_like``.
+
+    torch's other keywords (``generator``, ``layout``, ``device``, ``requires_grad``,
+    ``pin_memory``, ``memory_format``) are taken at torch's defaults only.
+    """
+    _check_like("rand_like", input, dtype, options)
     dtype = _float_dtype("check_uniform_bounds", input.dtype if dtype is None else dtype)
     return _uniform(tuple(input.shape), dtype)
 
 
-def randn(*size: Any, dtype: mx.Dtype | None = None) -> mx.array:
+def randn(*size: Any, dtype: mx.Dtype | None = None, **options: Any) -> mx.array:
     """Standard normal random numbers, as ``torch.randn``.
 
     Args:
         *size: the shape, as ints or one tuple or list.
         dtype: a floating dtype; default ``mx.float32``.
+        **options: as for :func:`rand`.
 
     Shape:
         Output: ``size``.
@@ -109,7 +133,8 @@ def randn(*size: Any, dtype: mx.Dtype | None = None) -> mx.array:
         ...     flashdrop.manual_seed(0)
         ...     noise = flashdrop.randn(4, 16)   # torch.manual_seed(0); torch.randn(4, 16)
     """
-    shape = _checks.check_size("randn", size)
+    shape = _factory_size("randn", size, options)
+    _checks.check_dtype_given("randn", dtype)
     dtype = _float_dtype("normal_kernel_cpu", dtype)
     return _normal(shape, dtype, 0.0, 1.0)
 
@@ -126,9 +151,10 @@ def _normal(shape: tuple[int, ...], dtype: mx.Dtype, mean: float, std: float) ->
     return _recorded(_from_compute(values, dtype, shape))
 
 
-def randn_like(input: mx.array, *, dtype: mx.Dtype | None = None) -> mx.array:
-    """``randn`` with ``input``'s shape and (by default) dtype, as ``torch.randn_like``."""
-    _checks.check_array(input, "randn_like")
+def randn_like(input: mx.array, *, dtype: mx.Dtype | None = None, **options: Any) -> mx.array:
+    """``randn`` with ``input``'s shape and (by default) dtype, as ``torch.randn_like``; other
+    keywords as for :func:`rand_like`."""
+    _check_like("randn_like", input, dtype, options)
     dtype = _float_dtype("normal_kernel_cpu", input.dtype if dtype is None else dtype)
     return _normal(tuple(input.shape), dtype, 0.0, 1.0)
 
@@ -139,6 +165,7 @@ def randint(
     high: int | None = None,
     size: Any = None,
     dtype: mx.Dtype | None = None,
+    **options: Any,
 ) -> mx.array:
     """Random integers in ``[low, high)``, as ``torch.randint``.
 
@@ -150,6 +177,8 @@ def randint(
         high: one above the highest value.
         size: the shape, a tuple or list of ints.
         dtype: default ``mx.int64``; float dtypes hold the integers as floats.
+        **options: ``generator``, ``out``, ``layout``, ``device``, ``requires_grad``,
+            ``pin_memory`` at torch's defaults only, as for :func:`rand`.
 
     Shape:
         Output: ``size``.
@@ -168,9 +197,13 @@ def randint(
         _checks.raise_randint_arguments(len(args), sorted(given))
     bound.update(given)
     low, high, size = bound.get("low", 0), bound["high"], bound["size"]
-    _checks.check_size_is_sequence("randint", size, position=2)
+    _checks.check_torch_options("randint", options, _FACTORY)
+    high = _checks.check_int_argument("randint", "high", 1 + ("low" in bound), high)
+    low = _checks.check_int_argument("randint", "low", 1, low)
+    _checks.check_size_is_sequence("randint", size, position=2 + ("low" in bound))
     shape = _checks.check_size("randint", (size,))
-    return _randint(int(low), int(high), shape, mx.int64 if dtype is None else dtype)
+    _checks.check_dtype_given("randint", dtype)
+    return _randint(low, high, shape, mx.int64 if dtype is None else dtype)
 
 
 def _randint(low: int, high: int, shape: tuple[int, ...], dtype: mx.Dtype) -> mx.array:
@@ -191,12 +224,14 @@ def _randint(low: int, high: int, shape: tuple[int, ...], dtype: mx.Dtype) -> mx
         return _recorded(drawn.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     with _random.torch_generator.stream() as stream:
-        values = kernels.randint(stream, count, low, high)
-    if dtype in _FLOATS:
-        return _recorded(_from_compute(values.astype(np.float64), dtype, shape))  # exact < 2**53
-    if dtype == mx.bool_:
-        values = values != 0
-    return _recorded(mx.array(values.reshape(shape)).astype(dtype))
+        values, offset = kernels.randint(stream, count, low, high)
+    if dtype in _FLOATS:  # exact: below 2**53
+        values = values.astype(np.int64) + offset
+        return _recorded(_from_compute(values.astype(np.float64), dtype, shape))
+    out = mx.array(values.reshape(shape)).astype(mx.int64)
+    if offset:
+        out = out + mx.array(offset, mx.int64)  # within int64: low <= value < high
+    return _recorded(out != 0 if dtype == mx.bool_ else out.astype(dtype))
 
 
 def _in_dtype(value: int, dtype: mx.Dtype) -> int:
@@ -229,25 +264,40 @@ def _update_to(high: int, dtype: mx.Dtype) -> int:
 
 
 def randint_like(
-    input: mx.array, low: int = 0, high: int | None = None, *, dtype: mx.Dtype | None = None
+    input: mx.array,
+    low: int = 0,
+    high: int | None = None,
+    *,
+    dtype: mx.Dtype | None = None,
+    **options: Any,
 ) -> mx.array:
     """``randint`` with ``input``'s shape and (by default) dtype, as ``torch.randint_like``.
 
-    Called as ``randint_like(input, high)`` or ``randint_like(input, low, high)``.
+    Called as ``randint_like(input, high)`` or ``randint_like(input, low, high)``; other
+    keywords as for :func:`rand_like`.
     """
-    _checks.check_array(input, "randint_like")
+    _check_like("randint_like", input, dtype, options)
     if high is None:
         low, high = 0, low
+    high = _checks.check_int_argument("randint_like", "high", 2, high)
+    low = _checks.check_int_argument("randint_like", "low", 1, low)
     dtype = input.dtype if dtype is None else dtype
-    return _randint(int(low), int(high), tuple(input.shape), dtype)
+    return _randint(low, high, tuple(input.shape), dtype)
 
 
-def randperm(n: int, *, dtype: mx.Dtype = mx.int64) -> mx.array:
+def _check_like(fn: str, input: mx.array, dtype: Any, options: dict[str, Any]) -> None:
+    _checks.check_array(input, fn)
+    _checks.check_torch_options(fn, options, _LIKE)
+    _checks.check_dtype_given(fn, dtype)
+
+
+def randperm(n: int, *, dtype: mx.Dtype = mx.int64, **options: Any) -> mx.array:
     """A random permutation of ``0 .. n - 1``, as ``torch.randperm``.
 
     Args:
         n: the length.
         dtype: default ``mx.int64``.
+        **options: as for :func:`rand`.
 
     Example::
 
@@ -255,7 +305,9 @@ def randperm(n: int, *, dtype: mx.Dtype = mx.int64) -> mx.array:
         ...     flashdrop.manual_seed(0)
         ...     order = flashdrop.randperm(10)   # torch.randperm(10)
     """
-    n = int(n)
+    n = _checks.check_int_argument("randperm", "n", 1, n)
+    _checks.check_torch_options("randperm", options, _FACTORY)
+    _checks.check_dtype_given("randperm", dtype)
     _checks.check_randperm(n, dtype)
     if not _torch_mode("randperm"):
         return _recorded(mx.random.permutation(n, key=_random.next_mlx_key()).astype(dtype))
@@ -264,13 +316,14 @@ def randperm(n: int, *, dtype: mx.Dtype = mx.int64) -> mx.array:
     return _recorded(mx.array(values).astype(dtype))
 
 
-def bernoulli(input: mx.array, p: float | None = None) -> mx.array:
+def bernoulli(input: mx.array, p: float | None = None, **options: Any) -> mx.array:
     """0s and 1s drawn with the probabilities in ``input``, as ``torch.bernoulli``.
 
     Args:
         input: probabilities in [0, 1], a floating array.
         p: if given, one probability for every element instead (``input`` then gives only the
             shape and dtype).
+        **options: torch's ``generator`` (and ``out`` without ``p``), ``None`` only.
 
     Shape:
         Output: as ``input``, in ``input``'s dtype.
@@ -280,6 +333,7 @@ def bernoulli(input: mx.array, p: float | None = None) -> mx.array:
         >>> keep = flashdrop.bernoulli(mx.full((4,), 0.9))
     """
     _checks.check_array(input, "bernoulli")
+    _checks.check_torch_options("bernoulli", options, ("generator",) + ("out",) * (p is None))
     if p is not None:
         _checks.check_bernoulli_p(p)
         keep = _random.bernoulli(input.shape, p)  # bernoulli_(p): dropout's draw
@@ -311,6 +365,7 @@ def normal(
     size: Any = None,
     *,
     dtype: mx.Dtype | None = None,
+    **options: Any,
 ) -> mx.array:
     """Normal random numbers with the given mean and standard deviation, as ``torch.normal``.
 
@@ -323,6 +378,8 @@ def normal(
         std: the standard deviation (>= 0), a float or a floating array.
         size: the shape, when both are floats.
         dtype: with two floats only; default ``mx.float32``.
+        **options: ``generator`` and ``out``, and with two floats ``layout``, ``device``,
+            ``requires_grad``, ``pin_memory``, at torch's defaults only.
 
     Example::
 
@@ -331,7 +388,10 @@ def normal(
         ...     w = flashdrop.normal(0.0, 0.02, (256, 256))   # torch.normal(0., 0.02, (256, 256))
     """
     mean_is_array, std_is_array = isinstance(mean, mx.array), isinstance(std, mx.array)
-    if not (mean_is_array or std_is_array):
+    floats = not (mean_is_array or std_is_array)
+    _checks.check_torch_options("normal", options, _FACTORY if floats else ("generator", "out"))
+    _checks.check_dtype_given("normal", dtype)
+    if floats:
         if size is None:
             _checks.raise_normal_form("with a float mean and a float std, size is required")
         shape = _checks.check_size("normal", (size,))

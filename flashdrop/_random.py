@@ -20,6 +20,7 @@ import functools
 import math
 import secrets
 import struct
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -65,6 +66,10 @@ def _pairs_come_high_first() -> bool:
 
 
 _PAIRS_HIGH_FIRST = _pairs_come_high_first()
+# TorchStream.words draws pairs of words from this many on; the index of a pair's first word
+# (its high half) among the two uint32 halves of the uint64 in memory.
+_PAIRED_FROM = 64
+_FIRST_HALF = 1 if sys.byteorder == "little" else 0
 
 
 class TorchCPUGenerator:
@@ -190,12 +195,35 @@ class TorchStream:
     def __init__(self, generator: TorchCPUGenerator) -> None:
         self._generator = generator
 
-    def words(self, count: int) -> np.ndarray:
-        """The next ``count`` 32-bit words, as uint32."""
+    def words(
+        self,
+        count: int,
+        dtype: type = np.uint32,
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """The next ``count`` 32-bit words in order, as ``dtype``.
+
+        ``transform``, if given, maps uint32 words elementwise to uint32 before the cast; it sees
+        them in some other order (numpy draws them fastest as 64-bit pairs).
+        """
         if count:
             self._generator._next_when_spent = _MT_WORDS
-        # numpy returns the raw words for the full 32-bit range (faster than random_raw).
-        return self._generator._integers(0, 2**32, size=count, dtype=np.uint32)
+        draw = self._generator._integers
+        if not _PAIRS_HIGH_FIRST or count < _PAIRED_FROM:
+            # numpy returns the raw words for the full 32-bit range (faster than random_raw).
+            words = draw(0, 2**32, size=count, dtype=np.uint32)
+            return (words if transform is None else transform(words)).astype(dtype, copy=False)
+        halves = draw(2**64, size=count // 2, dtype=np.uint64).view(np.uint32)
+        if transform is not None:
+            halves = transform(halves)
+        out = np.empty(count, dtype=dtype)
+        even = count - count % 2
+        out[0:even:2] = halves[_FIRST_HALF::2]  # a pair is its first word << 32 | its second
+        out[1:even:2] = halves[1 - _FIRST_HALF :: 2]
+        if count % 2:
+            last = draw(0, 2**32, size=1, dtype=np.uint32)
+            out[-1:] = last if transform is None else transform(last)
+        return out
 
     def pairs(self, count: int) -> np.ndarray:
         """The next ``count`` ``random64()`` draws (two words each), as uint64."""

@@ -24,7 +24,9 @@ torch 2.13 on x86-64 (tests/parity/test_draws_parity.py):
   ``2**28`` on.
 """
 
+import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -41,7 +43,14 @@ _ROWS = 8192  # blocks of 16 transformed at once
 
 def uniform_float(stream: TorchStream, count: int) -> np.ndarray:
     """torch's ``uniform_real_distribution<float>(0, 1)``: ``count`` float32 in [0, 1)."""
-    return (stream.words(count) & _LOW_24).astype(_F32) * _U24
+    out = stream.words(count, _F32, _low_24)  # exact: fewer than 24 bits
+    out *= _U24
+    return out
+
+
+def _low_24(words: np.ndarray) -> np.ndarray:
+    words &= _LOW_24
+    return words
 
 
 def uniform_double(stream: TorchStream, count: int) -> np.ndarray:
@@ -49,18 +58,33 @@ def uniform_double(stream: TorchStream, count: int) -> np.ndarray:
     return (stream.pairs(count) & _LOW_53).astype(np.float64) * _U53
 
 
-def randint(stream: TorchStream, count: int, low: int, high: int) -> np.ndarray:
-    """torch's ``random_from_to`` on ``[low, high)``: int64 values, before the dtype cast."""
+def randint(stream: TorchStream, count: int, low: int, high: int) -> tuple[np.ndarray, int]:
+    """torch's ``random_from_to`` on ``[low, high)``, before the dtype cast: ``(values, offset)``,
+    the draws being ``values + offset`` in int64.
+
+    Below a span of ``2**28`` (one word each) ``values`` are the uint32 offsets from ``low`` and
+    ``offset`` is ``low``: the caller widens them (MLX casts faster than numpy's strided
+    copies). From ``2**28`` on (two words each) ``values`` are the int64 draws, ``offset`` 0.
+    """
     span = high - low
     if span < 1 << 28:
-        return (stream.words(count) % np.uint32(span)).astype(np.int64) + low
+        return stream.words(count, np.uint32, functools.partial(_remainder, np.uint32(span))), low
     # uint64 arithmetic wrapping through 2**64, then read as int64: torch's casts.
     values = stream.pairs(count) % np.uint64(span) + np.uint64(low % 2**64)
-    return values.view(np.int64)
+    return values.view(np.int64), 0
+
+
+def _remainder(divisor: np.uint32, words: np.ndarray) -> np.ndarray:
+    """``words % divisor`` in place: numpy divides by a scalar with SIMD, its ``%`` does not."""
+    quotient = words // divisor
+    quotient *= divisor
+    words -= quotient
+    return words
 
 
 def randperm(stream: TorchStream, n: int) -> np.ndarray:
-    """torch's CPU ``randperm``: Fisher-Yates with one word per step, ``z = w % (n - i)``.
+    """torch's CPU ``randperm``: Fisher-Yates with one word per step, ``z = w % (n - i)``; int32
+    below 2**31 elements (the caller casts).
 
     Step ``i`` swaps positions ``i`` and ``j[i] = i + z``, after which position ``i`` is final.
     Rather than n sequential swaps, the result is resolved with array operations: the value at
@@ -69,24 +93,30 @@ def randperm(stream: TorchStream, n: int) -> np.ndarray:
     doubling.
     """
     if n < 2:
-        return np.arange(n, dtype=np.int64)
-    spans = np.arange(n, 1, -1, dtype=np.uint32 if n < 2**32 else np.uint64)
-    steps = np.arange(n - 1, dtype=np.int64)
-    j = steps + (stream.words(n - 1) % spans).astype(np.int64)
+        return np.arange(n, dtype=np.int32)
+    index = np.int32 if n < 2**31 else np.int64  # half the memory traffic of int64 indices
+    spans = np.arange(n, 1, -1, dtype=np.uint32 if n < 2**32 else np.uint64)  # n - i
+    z = stream.words(n - 1) % spans
+    steps = np.arange(n - 1, dtype=index)
+    j = z.astype(index)
+    j += steps
     # Steps grouped by the position they swap with, in step order within a group.
-    order = _stable_argsort(j)
+    order = _stable_argsort(j).astype(index, copy=False)
     grouped = j[order]
-    same = np.empty(n - 1, dtype=bool)
-    same[0] = False
-    np.equal(grouped[1:], grouped[:-1], out=same[1:])
-    earlier = np.full(n - 1, -1, dtype=np.int64)  # the previous step that swapped with j[i]
-    earlier[order[1:][same[1:]]] = order[:-1][same[1:]]
+    first = np.empty(n - 1, dtype=bool)  # the first step of its group
+    first[0] = True
+    np.not_equal(grouped[1:], grouped[:-1], out=first[1:])
+    earlier = np.empty(n - 1, dtype=index)  # the previous step that swapped with j[i], or -1
+    earlier[order[0]] = -1
+    earlier[order[1:]] = np.where(first[1:], index(-1), order[:-1])
     # writer[k]: the last step before k that moved a value to position k (j == k, step < k).
-    last = np.ones(n - 1, dtype=bool)
-    np.not_equal(grouped[1:], grouped[:-1], out=last[:-1])
+    last = np.empty(n - 1, dtype=bool)
+    last[:-1] = first[1:]
+    last[-1] = True
     position, step = grouped[last], order[last]
-    step = np.where(step == position, earlier[step], step)  # a step k swapping with k itself
-    writer = np.arange(n, dtype=np.int64)  # no writer: the position keeps its own value
+    itself = step == position  # a step k swapping with k itself: the step before it
+    step[itself] = earlier[step[itself]]
+    writer = np.arange(n, dtype=index)  # no writer: the position keeps its own value
     moved = step >= 0
     writer[position[moved]] = step[moved]
     while True:  # the value at k at step k: follow writers back to a position never written
@@ -94,9 +124,10 @@ def randperm(stream: TorchStream, n: int) -> np.ndarray:
         if np.array_equal(further, writer):
             break
         writer = further
-    perm = np.empty(n, dtype=np.int64)
-    from_earlier = np.where(earlier >= 0, writer[np.maximum(earlier, 0)], j)
-    perm[:-1] = np.where(j == steps, writer[:-1], from_earlier)
+    # Step i takes what the previous step with the same j left there (for j == i, that is the
+    # value at i at step i), or the untouched value j.
+    perm = np.empty(n, dtype=index)  # MLX widens it to the dtype asked for
+    perm[:-1] = np.where(earlier >= 0, writer[earlier], j)
     perm[-1] = writer[-1]
     return perm
 
@@ -171,18 +202,30 @@ def _normal_scalar(stream: TorchStream, count: int, mean: float, std: float) -> 
 
 
 def _fill16_libm(u: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """``normal_fill_16<double>`` on rows of 16 uniform doubles, with libm's log, cos, sin."""
-    u1 = (1.0 - u[:, :8]).reshape(-1).tolist()
-    u2 = u[:, 8:].reshape(-1).tolist()
-    # numpy's own float64 log/sin/cos differ from libm's in the last bit: call libm, as torch.
-    radius = [math.sqrt(-2.0 * math.log(a)) for a in u1]
-    theta = [2.0 * math.pi * b for b in u2]
-    cos = np.array([r * math.cos(t) for r, t in zip(radius, theta, strict=True)]).reshape(-1, 8)
-    sin = np.array([r * math.sin(t) for r, t in zip(radius, theta, strict=True)]).reshape(-1, 8)
-    out = np.concatenate([cos, sin], axis=1)
-    if mean == 0.0 and std == 1.0:
-        return out  # fma(x, 1, 0) == x
+    """``normal_fill_16<double>`` on rows of 16 uniform doubles, with libm's log, cos, sin.
+
+    numpy's own float64 ``log`` (and, on some machines, ``sin``/``cos``) differ from the C
+    library's in the last bit: those three are the C library's, through ``math``, as torch
+    calls them. The products and the square root are IEEE operations, correctly rounded by
+    numpy as by C.
+    """
+    out = np.empty_like(u)
+    radius = _libm(math.log, 1.0 - u[:, :8])
+    radius *= -2.0
+    np.sqrt(radius, out=radius)
+    theta = u[:, 8:] * (2.0 * math.pi)  # C's 2.0f * pi * u2: (2 pi) folded, then times u2
+    np.multiply(radius, _libm(math.cos, theta), out=out[:, :8])
+    np.multiply(radius, _libm(math.sin, theta), out=out[:, 8:])
+    if mean == 0.0 and std == 1.0:  # fma(x, 1, 0) is x + 0: x, except that -0 becomes +0
+        out += 0.0
+        return out
     return fma64(out, np.float64(std), np.float64(mean))
+
+
+def _libm(function: Callable[[float], float], x: np.ndarray) -> np.ndarray:
+    """``function`` (one of ``math``'s) of every element of ``x``, in ``x``'s shape."""
+    values = map(function, x.reshape(-1).tolist())
+    return np.fromiter(values, np.float64, count=x.size).reshape(x.shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,7 +247,7 @@ _MIN_NORM_POS = np.array(0x00800000, np.uint32).view(_F32)
 _TWO_PI = _F32(2.0 * math.pi)
 
 
-def _log_ps(x: np.ndarray) -> np.ndarray:
+def _log_ps(x: np.ndarray, fma: Callable[..., np.ndarray]) -> np.ndarray:
     x = np.maximum(x, _MIN_NORM_POS)
     bits = x.view(np.uint32)
     exponent = (bits >> np.uint32(23)).astype(np.int32) - 0x7F
@@ -218,15 +261,15 @@ def _log_ps(x: np.ndarray) -> np.ndarray:
     z = x * x
     y = np.full_like(x, _F32(_LOG_P[0]))
     for coefficient in _LOG_P[1:]:
-        y = fma32(y, x, _F32(coefficient))
+        y = fma(y, x, _F32(coefficient))
     y = y * x
-    y = fma32(y, z, e * _F32(-2.12194440e-4))
-    y = fma32(z, _F32(-0.5), y)
+    y = fma(y, z, e * _F32(-2.12194440e-4))
+    y = fma(z, _F32(-0.5), y)
     x = x + y
-    return fma32(e, _F32(0.693359375), x)
+    return fma(e, _F32(0.693359375), x)
 
 
-def _sincos_ps(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _sincos_ps(theta: np.ndarray, fma: Callable[..., np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     bits = theta.view(np.uint32)
     sign_sin = bits & np.uint32(0x80000000)
     x = (bits & np.uint32(0x7FFFFFFF)).view(_F32)
@@ -236,19 +279,19 @@ def _sincos_ps(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sign_sin = sign_sin ^ ((j & 4).astype(np.uint32) << np.uint32(29))
     sign_cos = ((~(j - 2)) & 4).astype(np.uint32) << np.uint32(29)
     use_sin_poly = (j & 2) == 0
-    x = fma32(y, _F32(-0.78515625), x)
-    x = fma32(y, _F32(-2.4187564849853515625e-4), x)
-    x = fma32(y, _F32(-3.77489497744594108e-8), x)
+    x = fma(y, _F32(-0.78515625), x)
+    x = fma(y, _F32(-2.4187564849853515625e-4), x)
+    x = fma(y, _F32(-3.77489497744594108e-8), x)
     z = x * x
-    yc = fma32(_F32(2.443315711809948e-5), z, _F32(-1.388731625493765e-3))
-    yc = fma32(yc, z, _F32(4.166664568298827e-2))
+    yc = fma(_F32(2.443315711809948e-5), z, _F32(-1.388731625493765e-3))
+    yc = fma(yc, z, _F32(4.166664568298827e-2))
     yc = yc * z
-    yc = fma32(yc, z, -(z * _F32(0.5)))
+    yc = fma(yc, z, -(z * _F32(0.5)))
     yc = yc + _F32(1)
-    ys = fma32(_F32(-1.9515295891e-4), z, _F32(8.3321608736e-3))
-    ys = fma32(ys, z, _F32(-1.6666654611e-1))
+    ys = fma(_F32(-1.9515295891e-4), z, _F32(8.3321608736e-3))
+    ys = fma(ys, z, _F32(-1.6666654611e-1))
     ys = ys * z
-    ys = fma32(ys, x, x)
+    ys = fma(ys, x, x)
     sin = np.where(use_sin_poly, ys, yc).view(np.uint32) ^ sign_sin
     cos = np.where(use_sin_poly, yc, ys).view(np.uint32) ^ sign_cos
     return sin.view(_F32), cos.view(_F32)
@@ -256,9 +299,19 @@ def _sincos_ps(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _fill16_avx2(u: np.ndarray, mean: np.float32, std: np.float32) -> np.ndarray:
     """``normal_fill_16_AVX2`` on rows of 16 uniform floats."""
-    radius = np.sqrt(_F32(-2) * _log_ps(_F32(1) - u[:, :8]))
-    sin, cos = _sincos_ps(_TWO_PI * u[:, 8:])
-    return np.concatenate([fma32(radius * cos, std, mean), fma32(radius * sin, std, mean)], axis=1)
+    # Their inputs take 2**24 values each (u is a multiple of 2**-24): over all of them
+    # the unchecked fused multiply-adds equal fma32's (tests/unit/test_torch_kernels.py).
+    radius = np.sqrt(_F32(-2) * _log_ps(_F32(1) - u[:, :8], _fma32_unchecked))
+    sin, cos = _sincos_ps(_TWO_PI * u[:, 8:], _fma32_unchecked)
+    out = np.empty_like(u)
+    if mean == 0 and std == 1:  # fma(x, 1, 0) is x + 0: x, except that -0 becomes +0
+        np.multiply(radius, cos, out=out[:, :8])
+        np.multiply(radius, sin, out=out[:, 8:])
+        out += _F32(0)
+        return out
+    out[:, :8] = fma32(radius * cos, std, mean)
+    out[:, 8:] = fma32(radius * sin, std, mean)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,13 +343,24 @@ def fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     float32 is correct unless it landed exactly on a float32 midpoint (a double rounding): only
     those elements are redone, rounding the sum to odd.
     """
-    product = np.asarray(a, np.float64) * np.asarray(b, np.float64)  # exact: 48 bits
-    addend = np.asarray(c, np.float64)
-    total = product + addend
-    midpoint = (total.view(np.int64) & _BELOW_32) == _HALF_32
-    if np.any(midpoint):
-        product, addend = np.broadcast_arrays(product, addend)
+    total = np.multiply(a, b, dtype=np.float64)  # exact: 48 bits
+    np.add(total, c, out=total)
+    midpoint = np.bitwise_and(total.view(np.int64), _BELOW_32)
+    midpoint = midpoint == _HALF_32
+    if midpoint.any():
+        product, addend = np.broadcast_arrays(
+            np.multiply(a, b, dtype=np.float64), np.asarray(c, np.float64)
+        )
         total[midpoint] = _round_to_odd_sum(product[midpoint], addend[midpoint])
+    return total.astype(_F32)
+
+
+def _fma32_unchecked(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """:func:`fma32` without its test for a double rounding: exact where the sum of the exact
+    product and ``c`` is exact in float64 or lands on no float32 midpoint, as checked
+    exhaustively where it is used."""
+    total = np.multiply(a, b, dtype=np.float64)
+    total += c
     return total.astype(_F32)
 
 

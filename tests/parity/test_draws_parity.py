@@ -187,6 +187,21 @@ def test_randperm_bit_exact(n):
     )
 
 
+def test_large_draws_bit_exact():
+    """Sizes past every fast path: words drawn as 64-bit pairs (an odd count), randperm's two
+    radix passes and long writer chains, randn's many blocks with a tail."""
+    n = (1 << 20) + 3
+    for ours, theirs in [
+        (lambda: flashdrop.randperm(n), lambda: torch.randperm(n)),
+        (lambda: flashdrop.randperm(70001), lambda: torch.randperm(70001)),
+        (lambda: flashdrop.rand(n), lambda: torch.rand(n)),
+        (lambda: flashdrop.randint(-7, 50257, (n,)), lambda: torch.randint(-7, 50257, (n,))),
+        (lambda: flashdrop.randn(n), lambda: torch.randn(n)),
+        (lambda: flashdrop.normal(0.5, 0.02, (n,)), lambda: torch.normal(0.5, 0.02, (n,))),
+    ]:
+        both(ours, theirs, seed=n, calls=1)
+
+
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
 @pytest.mark.parametrize("size", SIZES, ids=str)
 def test_bernoulli_bit_exact(dtype, size):

@@ -79,3 +79,53 @@ def test_randperm_resolves_fisher_yates_exactly():
             elif trial % 3 == 1:  # always the last position, or itself: long chains
                 words = (np.arange(n, 0, -1) - 1).astype(np.uint32) * (words & np.uint32(1))
             assert kernels.randperm(Words(words), n).tolist() == fisher_yates(n, words)
+
+
+def _every_uniform_float(chunk: int = 1 << 21):
+    """All 2**24 values of torch's uniform float, ``k * 2**-24``, in pieces."""
+    for start in range(0, 1 << 24, chunk):
+        yield np.arange(start, start + chunk, dtype=np.float32) * np.float32(2.0**-24)
+
+
+def test_log_and_sincos_need_no_double_rounding_check():
+    """randn's float32 path computes avx_mathfun's log of ``1 - u`` and sincos of ``2 pi u``
+    with fused multiply-adds that skip fma32's test for a double rounding; ``u`` takes 2**24
+    values, and for every one of them the results are fma32's: a proof by exhaustion."""
+    unchecked = kernels._fma32_unchecked
+    for u in _every_uniform_float():
+        v = np.float32(1) - u
+        fast = kernels._log_ps(v, unchecked)
+        exact = kernels._log_ps(v, kernels.fma32)
+        assert np.array_equal(fast.view(np.uint32), exact.view(np.uint32))
+        theta = kernels._TWO_PI * u
+        for fast, exact in zip(
+            kernels._sincos_ps(theta, unchecked),
+            kernels._sincos_ps(theta, kernels.fma32),
+            strict=True,
+        ):
+            assert np.array_equal(fast.view(np.uint32), exact.view(np.uint32))
+
+
+def test_the_unchecked_fma_can_differ_elsewhere():
+    """The exhaustive check above can fail: off that domain skipping the test gives a wrong
+    result (a sum that double-rounds through float64)."""
+    # a * b = 1 + 2**-11 + 2**-24, halfway between two float32; c tips it up, but not in float64.
+    a = b = np.array([1 + 2.0**-12], np.float32)
+    c = np.array([2.0**-80], np.float32)
+    assert kernels.fma32(a, b, c)[0] == np.float32(1 + 2.0**-11 + 2.0**-23)
+    assert kernels._fma32_unchecked(a, b, c)[0] == np.float32(1 + 2.0**-11)
+
+
+def test_randn_of_a_zero_uniform_is_plus_zero():
+    """``u1 == 0`` gives a radius of -0.0 (``sqrt(-2 * log(1))``); torch's final
+    ``fma(x, std=1, mean=0)`` makes the normals +0.0, as the shortcut for std 1, mean 0 must."""
+    u = np.full((1, 16), 0.25, np.float32)
+    u[0, 0], u[0, 8] = 0, 0.1  # lane 0: radius -0.0, theta 0.2 pi (cos, sin > 0)
+    for out in (
+        kernels._fill16_avx2(u, np.float32(0), np.float32(1)),
+        kernels._fill16_libm(u.astype(np.float64), 0.0, 1.0),
+    ):
+        assert out[0, 0] == 0 and not np.signbit(out[0, 0])
+        assert out[0, 8] == 0 and not np.signbit(out[0, 8])
+    minus_zero = np.array([-0.0], np.float32)
+    assert not np.signbit(kernels.fma32(minus_zero, np.float32(1), np.float32(0))[0])
