@@ -215,12 +215,25 @@ class TorchStream:
 # torch 2.13 seeds its generator differently at every start; so does flashdrop's torch stream.
 torch_generator = TorchCPUGenerator(secrets.randbits(64))
 _mode = "mlx"  # the process default; rng_mode() blocks override it in their own thread
-# Per thread: `mode` (an rng_mode() block's), `stream` (a non-main thread's mlx-mode keys),
-# `override` (keys a transformation supplies: a checkpoint's replay, a compiled trace's
-# threaded key), `torch_replay` (a checkpoint's replayed torch stream), `tracing` (depth of
-# flashdrop.compile traces).
-_local = threading.local()
-_MAIN_THREAD = threading.main_thread()
+
+
+class _Local(threading.local):
+    """Per thread: ``mode`` (an rng_mode() block's), ``stream`` (a non-main thread's mlx-mode
+    keys), ``override`` (keys a transformation supplies: a checkpoint's replay, a compiled
+    trace's threaded key), ``torch_replay`` (a checkpoint's replayed torch stream), ``tracing``
+    (depth of flashdrop.compile traces). The class attributes are the defaults of a thread
+    that set none: read as plain attributes, with no ``getattr(..., default)``, whose miss
+    raises and catches an ``AttributeError`` on every draw (~0.5 us each)."""
+
+    mode: str | None = None
+    stream: "_KeyStream | None" = None
+    override: "_KeyStream | None" = None
+    torch_replay: "TorchCPUGenerator | None" = None
+    tracing: int = 0
+
+
+_local = _Local()
+_MAIN_THREAD = threading.main_thread().ident
 
 
 def _check_mode(mode: str) -> str:
@@ -239,13 +252,13 @@ def set_rng_mode(mode: str) -> None:
     """
     global _mode
     _mode = _check_mode(mode)
-    if getattr(_local, "mode", None) is not None:
+    if _local.mode is not None:
         _local.mode = mode
 
 
 def get_rng_mode() -> str:
     """The random mode of the calling thread, ``"mlx"`` or ``"torch"``."""
-    return getattr(_local, "mode", None) or _mode
+    return _local.mode or _mode
 
 
 @contextmanager
@@ -260,7 +273,7 @@ def rng_mode(mode: str) -> Iterator[None]:
         >>> with flashdrop.rng_mode("torch"):
         ...     y = F.dropout(x, 0.5)   # the same bits as torch.manual_seed(0); F.dropout(x, 0.5)
     """
-    previous = getattr(_local, "mode", None)
+    previous = _local.mode
     _local.mode = _check_mode(mode)
     try:
         yield
@@ -297,7 +310,7 @@ class _ThreadStreams:
 
     def stream(self) -> _KeyStream:
         """The calling thread's stream, made on its first draw (or its first after a seed)."""
-        stream = getattr(_local, "stream", None)
+        stream = _local.stream
         if stream is None or stream.generation != self.generation:
             with self.lock:
                 self.count += 1
@@ -313,10 +326,10 @@ _thread_streams = _ThreadStreams()
 
 def _current_stream() -> "_KeyStream | None":
     """Where the next mlx-mode key comes from; None: MLX's own ``mx.random.state``."""
-    override = getattr(_local, "override", None)
+    override = _local.override
     if override is not None:
         return override
-    if threading.current_thread() is _MAIN_THREAD:
+    if threading.get_ident() == _MAIN_THREAD:
         return None
     return _thread_streams.stream()
 
@@ -377,7 +390,7 @@ def manual_seed(seed: int) -> None:
     seed %= 2**64
     torch_generator.manual_seed(seed)
     _thread_streams.reseed(seed)
-    if threading.current_thread() is _MAIN_THREAD:
+    if threading.get_ident() == _MAIN_THREAD:
         # MLX's state is per thread; another thread's would be touched (see next_mlx_key).
         mx.random.seed(seed)
 
@@ -460,7 +473,7 @@ def check_not_tracing(what: str = "dropout", like: mx.array | None = None) -> No
     """Refuse a torch-mode draw that a transformation would freeze or share: inside a
     :func:`compile` trace, or, when ``like`` (the array the draw is for) is given, inside any
     ``mx.compile`` or ``mx.vmap`` trace."""
-    if getattr(_local, "tracing", 0) or (like is not None and _is_traced(like)):
+    if _local.tracing or (like is not None and _is_traced(like)):
         _checks.raise_torch_mode_compiled(what)
 
 
@@ -488,7 +501,7 @@ def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None =
         mask = mx.random.bernoulli(q, shape) if key is None else mx.random.bernoulli(q, shape, key)
     else:
         check_not_tracing("dropout", like)
-        generator = getattr(_local, "torch_replay", None) or torch_generator
+        generator = _local.torch_replay or torch_generator
         # Reshaped by MLX: numpy stops at 64 dimensions, torch and MLX do not.
         mask = mx.array(generator.bernoulli(math.prod(shape), q)).reshape(shape)
     if _recorders:
@@ -566,7 +579,7 @@ def compile(
         )
 
     def run(*args: Any, **kwargs: Any) -> Any:
-        depth = getattr(_local, "tracing", 0)
+        depth = _local.tracing
         _local.tracing = depth + 1  # torch-mode draws refuse to be traced
         try:
             return fn(*args, **kwargs)
@@ -645,7 +658,7 @@ def checkpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
         mode = get_rng_mode()
         key = _mlx_key()
         # Both streams are saved: fn may switch modes inside.
-        torch_state = (getattr(_local, "torch_replay", None) or torch_generator).get_state()
+        torch_state = (_local.torch_replay or torch_generator).get_state()
         calls = 0
 
         def recomputable(params: Any, *args: Any, **kwargs: Any) -> Any:

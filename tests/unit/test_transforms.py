@@ -219,6 +219,40 @@ def test_torch_mode_draw_inside_compile_or_vmap_raises(transform, op):
         transform(fn)(x)
 
 
+# Each of issue 13's draws that is given an array: the array tells the trace.
+ARRAY_DRAWS = {
+    "rand_like": lambda x: flashdrop.rand_like(x),
+    "randn_like": lambda x: flashdrop.randn_like(x),
+    "randint_like": lambda x: flashdrop.randint_like(x, 10).astype(x.dtype),
+    "bernoulli": lambda x: flashdrop.bernoulli(x * 0.5),
+    "bernoulli_p": lambda x: flashdrop.bernoulli(x, 0.5),
+    "normal_mean": lambda x: flashdrop.normal(x),
+    "normal_std": lambda x: flashdrop.normal(0.0, x),
+    "normal_both": lambda x: flashdrop.normal(x, x),
+}
+
+
+@pytest.mark.parametrize("transform", [mx.compile, mx.vmap], ids=["compile", "vmap"])
+@pytest.mark.parametrize("draw", ARRAY_DRAWS.values(), ids=ARRAY_DRAWS.keys())
+def test_torch_mode_draws_given_an_array_refuse_plain_compile_and_vmap(transform, draw):
+    x = mx.ones((2, 3))
+    with flashdrop.rng_mode("torch"):
+        eager = draw(x)  # uncompiled, the draw is fine
+        assert eager.shape == (2, 3)
+        with pytest.raises(RuntimeError, match="cannot be compiled or vmapped"):
+            transform(lambda x: x + draw(x))(x)
+
+
+def test_torch_mode_draw_of_a_size_is_not_caught_by_plain_compile():
+    """Documented (docs/differences.md): a draw given only a size has no array that a plain
+    ``mx.compile`` traces, and MLX tells no trace otherwise; the mask is frozen at trace time.
+    flashdrop.compile refuses it (test_draws_parity)."""
+    step = mx.compile(lambda x: x + flashdrop.rand(3))
+    with flashdrop.rng_mode("torch"):
+        first, second = step(mx.zeros(3)), step(mx.zeros(3))
+    assert np.array_equal(np.array(first), np.array(second))
+
+
 def test_torch_mode_under_grad_draws_the_eager_masks():
     x = mx.random.normal((16, 16), key=mx.random.key(0))
     with flashdrop.rng_mode("torch"):
