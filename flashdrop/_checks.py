@@ -694,6 +694,17 @@ def raise_torch_mode_compiled(what: str) -> None:
     )
 
 
+def raise_torch_mode_recomputed(what: str) -> None:
+    raise RuntimeError(
+        f"flashdrop: a torch-mode {what} cannot be recomputed by mx.checkpoint or "
+        "mlx.nn.utils.checkpoint (or drawn in any custom vjp's backward pass): the "
+        "recomputation would draw new masks, not the forward's, so the gradient would be wrong "
+        "and torch's stream would advance past where torch's checkpoint leaves it. Use "
+        "flashdrop.checkpoint(fn) (or flashdrop.checkpoint(module)), which recomputes with the "
+        "forward's masks, as torch.utils.checkpoint does."
+    )
+
+
 def torch_dtype_name(dtype: mx.Dtype) -> str:
     """c10's name for ``dtype`` (``Float``, ``Long``, ...)."""
     return _FLOAT_NAMES.get(dtype) or _TORCH_DTYPE_NAMES[dtype]

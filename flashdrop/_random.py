@@ -470,11 +470,37 @@ def fork_rng(
 
 
 def check_not_tracing(what: str = "dropout", like: mx.array | None = None) -> None:
-    """Refuse a torch-mode draw that a transformation would freeze or share: inside a
+    """Refuse a torch-mode draw that a transformation would freeze, share or redraw: inside a
     :func:`compile` trace, or, when ``like`` (the array the draw is for) is given, inside any
-    ``mx.compile`` or ``mx.vmap`` trace."""
-    if _local.tracing or (like is not None and _is_traced(like)):
+    ``mx.compile`` or ``mx.vmap`` trace, or in a backward pass's recomputation (a plain
+    ``mx.checkpoint``'s, ``mlx.nn.utils.checkpoint``'s) other than :func:`checkpoint`'s
+    replay."""
+    if _local.tracing:
         _checks.raise_torch_mode_compiled(what)
+    if like is None or _evaluable(like):  # eager: nothing more to ask
+        return
+    if _is_traced(like):
+        _checks.raise_torch_mode_compiled(what)
+    if _local.torch_replay is None and _in_backward():
+        _checks.raise_torch_mode_recomputed(what)
+
+
+def _evaluable(array: mx.array) -> bool:
+    """Whether no transformation holds ``array``: it is then scheduled for evaluation
+    (``mx.async_eval``: the host goes on, and nothing is evaluated twice)."""
+    try:
+        mx.async_eval(array)
+        return True
+    except ValueError:
+        return False
+
+
+def _in_backward() -> bool:
+    """Whether MLX is running a custom vjp, as ``mx.checkpoint`` does to recompute its
+    function in the backward pass: there MLX keeps the graph of every array made, and
+    ``mx.async_eval`` refuses even a new one (MLX's ``RetainGraph``). Asked only where a
+    transformation holds the draw's array: the probe is evaluated."""
+    return not _evaluable(mx.zeros((1,)) + 1)
 
 
 # (thread id, recorder): each recorder is called with (shape, q, mode, mask) after every draw
@@ -522,16 +548,13 @@ def _record(shape: Sequence[int], q: float | mx.array | None, mask: mx.array | N
 def _is_traced(array: mx.array) -> bool:
     """Whether ``array`` is being traced by ``mx.compile`` or ``mx.vmap``.
 
-    Outside any transformation ``array`` is scheduled for evaluation (``mx.async_eval``: the
-    host goes on, and nothing is evaluated twice). ``async_eval`` refuses every transformation,
-    ``mx.grad`` included; there, ``mx.eval`` tells them apart: it refuses the arrays of
-    ``mx.compile`` and ``mx.vmap`` traces and evaluates those of ``mx.grad``.
+    Outside any transformation ``array`` is scheduled for evaluation (:func:`_evaluable`).
+    ``async_eval`` refuses every transformation, ``mx.grad`` included; there, ``mx.eval``
+    tells them apart: it refuses the arrays of ``mx.compile`` and ``mx.vmap`` traces and
+    evaluates those of ``mx.grad``.
     """
-    try:
-        mx.async_eval(array)
+    if _evaluable(array):
         return False
-    except ValueError:
-        pass
     try:
         mx.eval(array)
     except ValueError as error:
@@ -636,7 +659,8 @@ def checkpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
     gradients are those of the uncheckpointed function, bit for bit. The random streams advance
     once, by the forward's draws: in torch mode exactly as torch's generator does with
     ``torch.utils.checkpoint``. A plain ``mx.checkpoint`` or ``mlx.nn.utils.checkpoint``
-    draws new masks when it recomputes: its gradients are not the forward's.
+    draws new masks when it recomputes in mlx mode (its gradients are not the forward's), and
+    raises ``RuntimeError`` there in torch mode.
 
     Args:
         fn: a function of arrays (trees of arrays, as for ``mx.checkpoint``), or an

@@ -68,6 +68,38 @@ def test_plain_mx_checkpoint_recomputes_with_other_masks():
     assert not np.array_equal(grad, expected)
 
 
+def module_checkpoint(fn):
+    """``mlx.nn.utils.checkpoint`` of ``fn``, with a module holding no parameters."""
+    return mlx.nn.utils.checkpoint(mlx.nn.Module(), fn)
+
+
+@pytest.mark.parametrize(
+    "plain", [mx.checkpoint, module_checkpoint], ids=["mx.checkpoint", "nn.utils.checkpoint"]
+)
+def test_torch_mode_draw_recomputed_by_plain_checkpoint_raises(plain):
+    """A plain checkpoint's recomputation would draw new masks from torch's stream (a wrong
+    gradient, a stream out of step with torch's): refused, naming flashdrop.checkpoint. The
+    forward alone (no gradient) is allowed: nothing is recomputed."""
+    w, x = inputs()
+    with flashdrop.rng_mode("torch"):
+        flashdrop.manual_seed(3)
+        assert plain(layer)(w[0], x).shape == (8, 64)
+        with pytest.raises(RuntimeError, match="cannot be recomputed by mx"):
+            mx.grad(loss)(w, x, plain)
+
+
+def test_torch_mode_checkpoint_inside_plain_checkpoint_raises():
+    """flashdrop.checkpoint recomputed by an enclosing plain mx.checkpoint: its forward is
+    drawn afresh there, so it is refused too."""
+    w, x = inputs()
+    inner = flashdrop.checkpoint(layer)
+    with (
+        flashdrop.rng_mode("torch"),
+        pytest.raises(RuntimeError, match="cannot be recomputed by mx"),
+    ):
+        mx.grad(lambda w: (mx.checkpoint(inner)(w, x) ** 2).sum())(w[0])
+
+
 def test_checkpoint_forward_and_vjp_are_the_uncheckpointed_ones(mode):
     w, x = inputs()
     flashdrop.manual_seed(5)
