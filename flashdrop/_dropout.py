@@ -237,8 +237,9 @@ class _CompiledPerShape:
 
     def __call__(self, input: mx.array, *args: Any) -> mx.array:
         # The other arrays' shapes follow from the input's (element dropout: the noise shape is
-        # the input's, q is 0-d); alpha dropout has three constants, the others one.
-        signature = (input.shape, input.dtype, len(args[-1]))
+        # the input's, q is 0-d); alpha dropout has three constants, the others one. A
+        # function of the input alone (attention's softmax) has no other arguments.
+        signature = (input.shape, input.dtype, len(args[-1]) if args else 0)
         entry = self.compiled.get(signature)
         if entry is not None:
             self.compiled.move_to_end(signature)

@@ -324,12 +324,19 @@ class _ThreadStreams:
 _thread_streams = _ThreadStreams()
 
 
+def in_main_thread() -> bool:
+    """Whether the caller runs in the main thread: flashdrop runs its ``mx.compile``d
+    functions only there (one compiled in one thread and run in another can make MLX abort
+    at exit)."""
+    return threading.get_ident() == _MAIN_THREAD
+
+
 def _current_stream() -> "_KeyStream | None":
     """Where the next mlx-mode key comes from; None: MLX's own ``mx.random.state``."""
     override = _local.override
     if override is not None:
         return override
-    if threading.get_ident() == _MAIN_THREAD:
+    if in_main_thread():
         return None
     return _thread_streams.stream()
 
@@ -390,7 +397,7 @@ def manual_seed(seed: int) -> None:
     seed %= 2**64
     torch_generator.manual_seed(seed)
     _thread_streams.reseed(seed)
-    if threading.get_ident() == _MAIN_THREAD:
+    if in_main_thread():
         # MLX's state is per thread; another thread's would be touched (see next_mlx_key).
         mx.random.seed(seed)
 

@@ -323,6 +323,9 @@ def work():
                 F.stochastic_depth(x, 0.5, "row"), F.drop_path(x, 0.5, True),
                 F.drop_block2d(x, 0.5, 3), F.drop_block3d(x5, 0.5, 1), F.locked_dropout(x[0]),
                 mx.grad(flashdrop.checkpoint(lambda v: F.dropout(v).sum()))(x),
+                F.scaled_dot_product_attention(x, x, x, dropout_p=0.5),
+                flashdrop.rand(3), flashdrop.randn_like(x), flashdrop.randint(9, (4,)),
+                flashdrop.randperm(5), flashdrop.bernoulli(x * 0.5), flashdrop.normal(x),
             ]
             if mode == "mlx":
                 outs.append(flashdrop.compile(lambda v: F.dropout(v))(x))

@@ -8,7 +8,7 @@ import pytest
 
 import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import _dropout, nn
+from flashdrop import _attention, _dropout, nn
 
 MODES = ["mlx", "torch"]
 
@@ -405,6 +405,18 @@ def test_shapes_seen_once_share_one_trace(monkeypatch, mode_name, op):
         for n in range(1, 300):
             mx.eval(op(mx.ones((n % 17 + 1, n)), 0.5, training=True))
     assert len(traces) == 1
+
+
+def test_attention_softmax_traces_are_bounded():
+    """scaled_dot_product_attention's softmax is compiled per shape: over many sequence
+    lengths the traces kept stay bounded (each one held memory for good)."""
+    cache = _attention._safe_softmax_compiled
+    for n in range(1, getattr(cache, "traces", 256) + 20):
+        q = mx.ones((1, 1, 2, 4))
+        k = mx.ones((1, 1, n, 4))
+        for _ in range(2):  # a shape is compiled from its second call
+            mx.eval(F.scaled_dot_product_attention(q, k, k, dropout_p=0.25))
+    assert len(cache.compiled) <= cache.traces
 
 
 @pytest.mark.parametrize("shape", [(3, 77), (300, 300)])
