@@ -30,6 +30,25 @@ def test_the_site_builds_strict(tmp_path):
         assert (tmp_path / ("" if page == "index" else page) / "index.html").exists()
     compat = (tmp_path / "reference" / "compat" / "index.html").read_text()
     assert 'id="flashdrop.compat.tensors.to_mlx"' in compat  # the API reference was generated
+    # The docstrings are in torch's reST style: scripts/griffe_rst.py renders them as Markdown.
+    for page in (tmp_path / "reference").glob("*/index.html"):
+        text = page.read_text()
+        for raw in (":func:`", ":class:`", ":math:`", "``", "Example::"):
+            assert raw not in text, f"{raw} shown raw in {page.parent.name}"
+
+
+def test_docstrings_become_markdown():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from griffe_rst import to_markdown
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    text = "See :class:`~flashdrop.nn.Dropout`, ``p``.\n\nExample::\n\n    y = f(x)\n"
+    assert to_markdown(text) == (
+        "See `flashdrop.nn.Dropout`, `p`.\n\n**Example:**\n\n```python\ny = f(x)\n```"
+    )
+    doctest = "Example::\n\n    >>> f(x)\n    1\n"
+    assert to_markdown(doctest) == "Example:\n\n    >>> f(x)\n    1"
 
 
 FENCE = re.compile(r"^```(?:bash|sh|shell|console)\n(.*?)^```", re.M | re.S)
