@@ -15,6 +15,8 @@ import math
 
 import mlx.core as mx
 
+from flashdrop import _dropout, _random
+
 _HALF = (mx.float16, mx.bfloat16)
 
 
@@ -67,7 +69,9 @@ def scores(
             s = mx.where(attn_mask, s, mx.array(-math.inf, dtype))
         else:
             s = s + attn_mask.astype(dtype)
-    return _safe_softmax_compiled(s)
+    # A function compiled in one thread and run in another can make MLX abort at exit: in
+    # other threads the same selects run uncompiled (the same bits).
+    return (_safe_softmax_compiled if _random.in_main_thread() else safe_softmax)(s)
 
 
 def safe_softmax(s: mx.array) -> mx.array:
@@ -104,8 +108,9 @@ def _softmax_float64_vjp(primals: tuple, cotangent: mx.array, output: mx.array) 
     return output * (cotangent - mx.sum(output * cotangent, axis=-1, keepdims=True))
 
 
-# Compiled once, traced per (shape, dtype): the selects fuse around MLX's softmax.
-_safe_softmax_compiled = mx.compile(safe_softmax)
+# Traced per (shape, dtype), the selects fused around MLX's softmax; the traces kept are
+# bounded, so that many sequence lengths do not pile them up.
+_safe_softmax_compiled = _dropout._CompiledPerShape(safe_softmax, safe_softmax, mx.compile)
 
 
 def weighted_sum(weights: mx.array, value: mx.array, dtype: mx.Dtype) -> mx.array:

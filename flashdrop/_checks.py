@@ -154,6 +154,28 @@ def vf_args(op: str, p: Any, training: Any, inplace: Any) -> tuple[float, bool, 
     return to_float(p, op, "p", 2), to_bool(training, op, "train", 3), inplace
 
 
+def element_dropout_args(
+    fn: str, input: Any, p: Any, training: Any, inplace: Any
+) -> tuple[float, bool, bool]:
+    """:func:`check_args` then :func:`vf_args` for ``fn`` (``dropout``, ``alpha_dropout``):
+    ``(p, training, inplace)`` as torch makes them, or its error.
+
+    The common call (an ``mx.array``, a Python float p in [0, 1], a bool ``training``,
+    ``inplace=False``) passes every check unchanged: it is answered at once, without the
+    conversions (a dropout layer is called once per step and per sequence length; see
+    scripts/bench.py's "many shapes")."""
+    if (
+        type(p) is float
+        and type(training) is bool
+        and inplace is False
+        and type(input) is mx.array
+        and 0.0 <= p <= 1.0
+    ):
+        return p, training, False
+    check_args(fn, input, p)
+    return vf_args(fn, p, training, inplace)
+
+
 def check_train_mode(mode: Any) -> None:
     """``Module.train(mode)``'s ``ValueError`` for a ``mode`` that is not a bool."""
     if not isinstance(mode, bool):
@@ -670,6 +692,17 @@ def raise_torch_mode_compiled(what: str) -> None:
         "call) and mx.vmap would share them between all rows. Draw in 'mlx' mode there (with "
         "flashdrop.compile for compiling), or call the function uncompiled and outside mx.vmap "
         "(dropout on the whole batch draws every row afresh)."
+    )
+
+
+def raise_torch_mode_recomputed(what: str) -> None:
+    raise RuntimeError(
+        f"flashdrop: a torch-mode {what} cannot be recomputed by mx.checkpoint or "
+        "mlx.nn.utils.checkpoint (or drawn in any custom vjp's backward pass): the "
+        "recomputation would draw new masks, not the forward's, so the gradient would be wrong "
+        "and torch's stream would advance past where torch's checkpoint leaves it. Use "
+        "flashdrop.checkpoint(fn) (or flashdrop.checkpoint(module)), which recomputes with the "
+        "forward's masks, as torch.utils.checkpoint does."
     )
 
 

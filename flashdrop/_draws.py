@@ -24,10 +24,14 @@ _FACTORY = ("generator", "out", "layout", "device", "requires_grad", "pin_memory
 _LIKE = ("generator", "layout", "device", "requires_grad", "pin_memory", "memory_format")
 
 
-def _torch_mode(what: str) -> bool:
+def _torch_mode(what: str, like: mx.array | None) -> bool:
+    """Whether to draw from torch's stream; a torch-mode draw refuses a trace: that of
+    :func:`flashdrop.compile` always, that of a plain ``mx.compile`` or ``mx.vmap`` when the
+    draw is given an array (``like``: the ``*_like`` input, ``bernoulli``'s and ``normal``'s
+    arrays). A draw of a size alone is not caught there (docs/differences.md)."""
     if _random.get_rng_mode() != "torch":
         return False
-    _random.check_not_tracing(what)
+    _random.check_not_tracing(what, like)
     return True
 
 
@@ -90,8 +94,8 @@ def _factory_size(fn: str, size: tuple[Any, ...], options: dict[str, Any]) -> tu
     return _checks.check_size(fn, size)
 
 
-def _uniform(shape: tuple[int, ...], dtype: mx.Dtype) -> mx.array:
-    if not _torch_mode("rand"):
+def _uniform(shape: tuple[int, ...], dtype: mx.Dtype, like: mx.array | None = None) -> mx.array:
+    if not _torch_mode("rand", like):
         return _recorded(mx.random.uniform(shape=shape, key=_random.next_mlx_key()).astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     with _random.torch_generator.stream() as stream:
@@ -113,7 +117,7 @@ def rand_like(input: mx.array, *, dtype: mx.Dtype | None = None, **options: Any)
     """
     _check_like("rand_like", input, dtype, options)
     dtype = _float_dtype("check_uniform_bounds", input.dtype if dtype is None else dtype)
-    return _uniform(tuple(input.shape), dtype)
+    return _uniform(tuple(input.shape), dtype, input)
 
 
 def randn(*size: Any, dtype: mx.Dtype | None = None, **options: Any) -> mx.array:
@@ -139,8 +143,10 @@ def randn(*size: Any, dtype: mx.Dtype | None = None, **options: Any) -> mx.array
     return _normal(shape, dtype, 0.0, 1.0)
 
 
-def _normal(shape: tuple[int, ...], dtype: mx.Dtype, mean: float, std: float) -> mx.array:
-    if not _torch_mode("randn"):
+def _normal(
+    shape: tuple[int, ...], dtype: mx.Dtype, mean: float, std: float, like: mx.array | None = None
+) -> mx.array:
+    if not _torch_mode("randn", like):
         out = mx.random.normal(shape=shape, key=_random.next_mlx_key())
         out = out * std + mean if (mean, std) != (0.0, 1.0) else out
         return _recorded(out.astype(dtype))
@@ -156,7 +162,7 @@ def randn_like(input: mx.array, *, dtype: mx.Dtype | None = None, **options: Any
     keywords as for :func:`rand_like`."""
     _check_like("randn_like", input, dtype, options)
     dtype = _float_dtype("normal_kernel_cpu", input.dtype if dtype is None else dtype)
-    return _normal(tuple(input.shape), dtype, 0.0, 1.0)
+    return _normal(tuple(input.shape), dtype, 0.0, 1.0, input)
 
 
 def randint(
@@ -206,7 +212,9 @@ def randint(
     return _randint(low, high, shape, mx.int64 if dtype is None else dtype)
 
 
-def _randint(low: int, high: int, shape: tuple[int, ...], dtype: mx.Dtype) -> mx.array:
+def _randint(
+    low: int, high: int, shape: tuple[int, ...], dtype: mx.Dtype, like: mx.array | None = None
+) -> mx.array:
     _checks.check_int64(low, high)
     _checks.check_from_to(low, high)
     if dtype in _FLOATS:
@@ -219,7 +227,7 @@ def _randint(low: int, high: int, shape: tuple[int, ...], dtype: mx.Dtype) -> mx
         _checks.check_int_bounds(low, high, dtype)
     else:
         _checks.raise_unsupported_dtype("randint", dtype)
-    if not _torch_mode("randint"):
+    if not _torch_mode("randint", like):
         drawn = mx.random.randint(low, high, shape, dtype=mx.int64, key=_random.next_mlx_key())
         return _recorded(drawn.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
@@ -282,7 +290,7 @@ def randint_like(
     high = _checks.check_int_argument("randint_like", "high", 2, high)
     low = _checks.check_int_argument("randint_like", "low", 1, low)
     dtype = input.dtype if dtype is None else dtype
-    return _randint(low, high, tuple(input.shape), dtype)
+    return _randint(low, high, tuple(input.shape), dtype, input)
 
 
 def _check_like(fn: str, input: mx.array, dtype: Any, options: dict[str, Any]) -> None:
@@ -309,7 +317,7 @@ def randperm(n: int, *, dtype: mx.Dtype = mx.int64, **options: Any) -> mx.array:
     _checks.check_torch_options("randperm", options, _FACTORY)
     _checks.check_dtype_given("randperm", dtype)
     _checks.check_randperm(n, dtype)
-    if not _torch_mode("randperm"):
+    if not _torch_mode("randperm", None):
         return _recorded(mx.random.permutation(n, key=_random.next_mlx_key()).astype(dtype))
     with _random.torch_generator.stream() as stream:
         values = kernels.randperm(stream, n)
@@ -336,11 +344,11 @@ def bernoulli(input: mx.array, p: float | None = None, **options: Any) -> mx.arr
     _checks.check_torch_options("bernoulli", options, ("generator",) + ("out",) * (p is None))
     if p is not None:
         _checks.check_bernoulli_p(p)
-        keep = _random.bernoulli(input.shape, p)  # bernoulli_(p): dropout's draw
+        keep = _random.bernoulli(input.shape, p, like=input)  # bernoulli_(p): dropout's draw
         return keep.astype(input.dtype)
     if input.dtype not in _FLOATS:
         _checks.raise_no_kernel("bernoulli_tensor_cpu_p_", input.dtype)
-    if not _torch_mode("bernoulli"):
+    if not _torch_mode("bernoulli", input):
         _check_probabilities(input)
         return _recorded(mx.random.bernoulli(input, key=_random.next_mlx_key()).astype(input.dtype))
     probs = np.asarray(input.astype(mx.float64 if input.dtype == mx.float64 else mx.float32))
@@ -412,7 +420,7 @@ def normal(
     else:
         _checks.check_std(float(std))
     if mean_is_array and not std_is_array:  # normal_(0, std), then + mean
-        return _normal(tuple(mean.shape), mean.dtype, 0.0, float(std)) + mean
+        return _normal(tuple(mean.shape), mean.dtype, 0.0, float(std), mean) + mean
     shape = tuple(mx.broadcast_shapes(mean.shape, std.shape)) if mean_is_array else std.shape
-    out = _normal(tuple(shape), like.dtype, 0.0, 1.0) * std
+    out = _normal(tuple(shape), like.dtype, 0.0, 1.0, like) * std
     return out + (mean if mean_is_array else mx.array(mean, like.dtype))

@@ -17,6 +17,8 @@ import mlx.core as mx
 
 from flashdrop import _checks, _random
 
+# The floating dtypes: drawn and scaled (every other dtype fails one of torch's checks).
+_FLOATING = frozenset((mx.float16, mx.bfloat16, mx.float32, mx.float64))
 # SELU's scale * alpha: alpha dropout sets dropped activations to -A before its affine correction.
 _ALPHA = 1.7580993408473766
 
@@ -151,17 +153,19 @@ def _masked(
     scale: bool = True,
 ) -> mx.array:
     """Draw the keep mask (probability 1 - p) and apply the formula, with torch's dtype errors."""
-    _checks.check_can_draw(input.dtype)
-    if (alpha or scale) and not mx.issubdtype(input.dtype, mx.floating):
-        # torch fails only after drawing the mask: draw it too, so the streams stay in step.
-        _random.bernoulli(noise_shape, 1 - p, like=input)
-        _checks.raise_cannot_scale(input.dtype, alpha)
+    dtype = input.dtype
+    if dtype not in _FLOATING:  # one test for the common case: a float input passes both
+        _checks.check_can_draw(dtype)
+        if alpha or scale:
+            # torch fails only after drawing the mask: draw it too, so the streams stay in step.
+            _random.bernoulli(noise_shape, 1 - p, like=input)
+            _checks.raise_cannot_scale(dtype, alpha)
 
     mlx_mode = _random.get_rng_mode() == "mlx"
     if alpha:
-        constants = _alpha_constants(input.dtype, p)
+        constants = _alpha_constants(dtype, p)
     else:
-        constants = (_scale(input.dtype, p, mlx_mode) if scale else mx.array(1, input.dtype),)
+        constants = (_scale(dtype, p, mlx_mode) if scale else mx.array(1, dtype),)
     if not mlx_mode:
         # torch's stream is drawn on the host; the formula compiles with the mask as an input.
         keep = _random.bernoulli(noise_shape, 1 - p, like=input)
@@ -233,8 +237,9 @@ class _CompiledPerShape:
 
     def __call__(self, input: mx.array, *args: Any) -> mx.array:
         # The other arrays' shapes follow from the input's (element dropout: the noise shape is
-        # the input's, q is 0-d); alpha dropout has three constants, the others one.
-        signature = (input.shape, input.dtype, len(args[-1]))
+        # the input's, q is 0-d); alpha dropout has three constants, the others one. A
+        # function of the input alone (attention's softmax) has no other arguments.
+        signature = (input.shape, input.dtype, len(args[-1]) if args else 0)
         entry = self.compiled.get(signature)
         if entry is not None:
             self.compiled.move_to_end(signature)

@@ -243,12 +243,25 @@ class TorchStream:
 # torch 2.13 seeds its generator differently at every start; so does flashdrop's torch stream.
 torch_generator = TorchCPUGenerator(secrets.randbits(64))
 _mode = "mlx"  # the process default; rng_mode() blocks override it in their own thread
-# Per thread: `mode` (an rng_mode() block's), `stream` (a non-main thread's mlx-mode keys),
-# `override` (keys a transformation supplies: a checkpoint's replay, a compiled trace's
-# threaded key), `torch_replay` (a checkpoint's replayed torch stream), `tracing` (depth of
-# flashdrop.compile traces).
-_local = threading.local()
-_MAIN_THREAD = threading.main_thread()
+
+
+class _Local(threading.local):
+    """Per thread: ``mode`` (an rng_mode() block's), ``stream`` (a non-main thread's mlx-mode
+    keys), ``override`` (keys a transformation supplies: a checkpoint's replay, a compiled
+    trace's threaded key), ``torch_replay`` (a checkpoint's replayed torch stream), ``tracing``
+    (depth of flashdrop.compile traces). The class attributes are the defaults of a thread
+    that set none: read as plain attributes, with no ``getattr(..., default)``, whose miss
+    raises and catches an ``AttributeError`` on every draw (~0.5 us each)."""
+
+    mode: str | None = None
+    stream: "_KeyStream | None" = None
+    override: "_KeyStream | None" = None
+    torch_replay: "TorchCPUGenerator | None" = None
+    tracing: int = 0
+
+
+_local = _Local()
+_MAIN_THREAD = threading.main_thread().ident
 
 
 def _check_mode(mode: str) -> str:
@@ -267,13 +280,13 @@ def set_rng_mode(mode: str) -> None:
     """
     global _mode
     _mode = _check_mode(mode)
-    if getattr(_local, "mode", None) is not None:
+    if _local.mode is not None:
         _local.mode = mode
 
 
 def get_rng_mode() -> str:
     """The random mode of the calling thread, ``"mlx"`` or ``"torch"``."""
-    return getattr(_local, "mode", None) or _mode
+    return _local.mode or _mode
 
 
 @contextmanager
@@ -288,7 +301,7 @@ def rng_mode(mode: str) -> Iterator[None]:
         >>> with flashdrop.rng_mode("torch"):
         ...     y = F.dropout(x, 0.5)   # the same bits as torch.manual_seed(0); F.dropout(x, 0.5)
     """
-    previous = getattr(_local, "mode", None)
+    previous = _local.mode
     _local.mode = _check_mode(mode)
     try:
         yield
@@ -325,7 +338,7 @@ class _ThreadStreams:
 
     def stream(self) -> _KeyStream:
         """The calling thread's stream, made on its first draw (or its first after a seed)."""
-        stream = getattr(_local, "stream", None)
+        stream = _local.stream
         if stream is None or stream.generation != self.generation:
             with self.lock:
                 self.count += 1
@@ -339,12 +352,19 @@ class _ThreadStreams:
 _thread_streams = _ThreadStreams()
 
 
+def in_main_thread() -> bool:
+    """Whether the caller runs in the main thread: flashdrop runs its ``mx.compile``d
+    functions only there (one compiled in one thread and run in another can make MLX abort
+    at exit)."""
+    return threading.get_ident() == _MAIN_THREAD
+
+
 def _current_stream() -> "_KeyStream | None":
     """Where the next mlx-mode key comes from; None: MLX's own ``mx.random.state``."""
-    override = getattr(_local, "override", None)
+    override = _local.override
     if override is not None:
         return override
-    if threading.current_thread() is _MAIN_THREAD:
+    if threading.get_ident() == _MAIN_THREAD:  # in_main_thread(), one call less per draw
         return None
     return _thread_streams.stream()
 
@@ -405,7 +425,7 @@ def manual_seed(seed: int) -> None:
     seed %= 2**64
     torch_generator.manual_seed(seed)
     _thread_streams.reseed(seed)
-    if threading.current_thread() is _MAIN_THREAD:
+    if in_main_thread():
         # MLX's state is per thread; another thread's would be touched (see next_mlx_key).
         mx.random.seed(seed)
 
@@ -485,11 +505,37 @@ def fork_rng(
 
 
 def check_not_tracing(what: str = "dropout", like: mx.array | None = None) -> None:
-    """Refuse a torch-mode draw that a transformation would freeze or share: inside a
+    """Refuse a torch-mode draw that a transformation would freeze, share or redraw: inside a
     :func:`compile` trace, or, when ``like`` (the array the draw is for) is given, inside any
-    ``mx.compile`` or ``mx.vmap`` trace."""
-    if getattr(_local, "tracing", 0) or (like is not None and _is_traced(like)):
+    ``mx.compile`` or ``mx.vmap`` trace, or in a backward pass's recomputation (a plain
+    ``mx.checkpoint``'s, ``mlx.nn.utils.checkpoint``'s) other than :func:`checkpoint`'s
+    replay."""
+    if _local.tracing:
         _checks.raise_torch_mode_compiled(what)
+    if like is None or _evaluable(like):  # eager: nothing more to ask
+        return
+    if _is_traced(like):
+        _checks.raise_torch_mode_compiled(what)
+    if _local.torch_replay is None and _in_backward():
+        _checks.raise_torch_mode_recomputed(what)
+
+
+def _evaluable(array: mx.array) -> bool:
+    """Whether no transformation holds ``array``: it is then scheduled for evaluation
+    (``mx.async_eval``: the host goes on, and nothing is evaluated twice)."""
+    try:
+        mx.async_eval(array)
+        return True
+    except ValueError:
+        return False
+
+
+def _in_backward() -> bool:
+    """Whether MLX is running a custom vjp, as ``mx.checkpoint`` does to recompute its
+    function in the backward pass: there MLX keeps the graph of every array made, and
+    ``mx.async_eval`` refuses even a new one (MLX's ``RetainGraph``). Asked only where a
+    transformation holds the draw's array: the probe is evaluated."""
+    return not _evaluable(mx.zeros((1,)) + 1)
 
 
 # (thread id, recorder): each recorder is called with (shape, q, mode, mask) after every draw
@@ -516,7 +562,7 @@ def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None =
         mask = mx.random.bernoulli(q, shape) if key is None else mx.random.bernoulli(q, shape, key)
     else:
         check_not_tracing("dropout", like)
-        generator = getattr(_local, "torch_replay", None) or torch_generator
+        generator = _local.torch_replay or torch_generator
         # Reshaped by MLX: numpy stops at 64 dimensions, torch and MLX do not.
         mask = mx.array(generator.bernoulli(math.prod(shape), q)).reshape(shape)
     if _recorders:
@@ -537,16 +583,13 @@ def _record(shape: Sequence[int], q: float | mx.array | None, mask: mx.array | N
 def _is_traced(array: mx.array) -> bool:
     """Whether ``array`` is being traced by ``mx.compile`` or ``mx.vmap``.
 
-    Outside any transformation ``array`` is scheduled for evaluation (``mx.async_eval``: the
-    host goes on, and nothing is evaluated twice). ``async_eval`` refuses every transformation,
-    ``mx.grad`` included; there, ``mx.eval`` tells them apart: it refuses the arrays of
-    ``mx.compile`` and ``mx.vmap`` traces and evaluates those of ``mx.grad``.
+    Outside any transformation ``array`` is scheduled for evaluation (:func:`_evaluable`).
+    ``async_eval`` refuses every transformation, ``mx.grad`` included; there, ``mx.eval``
+    tells them apart: it refuses the arrays of ``mx.compile`` and ``mx.vmap`` traces and
+    evaluates those of ``mx.grad``.
     """
-    try:
-        mx.async_eval(array)
+    if _evaluable(array):
         return False
-    except ValueError:
-        pass
     try:
         mx.eval(array)
     except ValueError as error:
@@ -594,7 +637,7 @@ def compile(
         )
 
     def run(*args: Any, **kwargs: Any) -> Any:
-        depth = getattr(_local, "tracing", 0)
+        depth = _local.tracing
         _local.tracing = depth + 1  # torch-mode draws refuse to be traced
         try:
             return fn(*args, **kwargs)
@@ -651,7 +694,8 @@ def checkpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
     gradients are those of the uncheckpointed function, bit for bit. The random streams advance
     once, by the forward's draws: in torch mode exactly as torch's generator does with
     ``torch.utils.checkpoint``. A plain ``mx.checkpoint`` or ``mlx.nn.utils.checkpoint``
-    draws new masks when it recomputes: its gradients are not the forward's.
+    draws new masks when it recomputes in mlx mode (its gradients are not the forward's), and
+    raises ``RuntimeError`` there in torch mode.
 
     Args:
         fn: a function of arrays (trees of arrays, as for ``mx.checkpoint``), or an
@@ -673,7 +717,7 @@ def checkpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
         mode = get_rng_mode()
         key = _mlx_key()
         # Both streams are saved: fn may switch modes inside.
-        torch_state = (getattr(_local, "torch_replay", None) or torch_generator).get_state()
+        torch_state = (_local.torch_replay or torch_generator).get_state()
         calls = 0
 
         def recomputable(params: Any, *args: Any, **kwargs: Any) -> Any:

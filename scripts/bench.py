@@ -874,7 +874,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += run_workload(w, args.quick, copies[reference])
         print(f"  {w.name}: {rounds} rounds, {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     memory = None
-    if not args.only or args.only in MANY_SHAPES:
+    if not args.only or any(text in MANY_SHAPES for text in args.only):
         t0 = time.perf_counter()
         rows += run_many_shapes(args.quick, copies[reference])
         memory = measure_many_shapes_memory(args.quick)

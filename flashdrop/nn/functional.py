@@ -61,8 +61,7 @@ def dropout(
 
         >>> y = F.dropout(mx.ones((2, 4)), p=0.5)
     """
-    _checks.check_args("dropout", input, p)
-    p, training, inplace = _checks.vf_args("dropout", p, training, inplace)
+    p, training, inplace = _checks.element_dropout_args("dropout", input, p, training, inplace)
     return _dropout.dropout(input, p, training, inplace)
 
 
@@ -79,8 +78,9 @@ def alpha_dropout(
         training: apply dropout if is ``True``. Default: ``False``
         inplace: If set to ``True``, will do this operation in-place. Default: ``False``
     """
-    _checks.check_args("alpha_dropout", input, p)
-    p, training, inplace = _checks.vf_args("alpha_dropout", p, training, inplace)
+    p, training, inplace = _checks.element_dropout_args(
+        "alpha_dropout", input, p, training, inplace
+    )
     return _dropout.dropout(input, p, training, inplace, alpha=True)
 
 

@@ -6,14 +6,17 @@ for both ``use_reentrant`` settings.
 """
 
 import mlx.core as mx
+import mlx.nn
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
 import torch.utils.checkpoint
+from mlx.utils import tree_flatten, tree_unflatten
 
 import flashdrop
 import flashdrop.nn.functional as F
+from flashdrop import nn
 
 SEED = 123
 TORCH_STATE_BYTES = 5056
@@ -82,3 +85,98 @@ def test_checkpointed_step_matches_torch_checkpoint(use_reentrant):
     np.testing.assert_allclose(ours_grad, grad, rtol=1e-6, atol=1e-6)
     _, uncheckpointed_grad, _ = flashdrop_step(checkpoint=False)
     assert np.array_equal(ours_grad, uncheckpointed_grad), "bit for bit the uncheckpointed grad"
+
+
+# --- a transformer: attention with dropout of its weights, residual and MLP dropout -----------
+
+DIMS, HEADS, LENGTH, VOCAB = 16, 2, 6, 11
+
+
+class TorchBlock(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(DIMS)
+        self.qkv, self.proj = torch.nn.Linear(DIMS, 3 * DIMS), torch.nn.Linear(DIMS, DIMS)
+        self.up, self.down = torch.nn.Linear(DIMS, 4 * DIMS), torch.nn.Linear(4 * DIMS, DIMS)
+        self.residual_dropout, self.mlp_dropout = torch.nn.Dropout(0.1), torch.nn.Dropout(0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, length, _ = x.shape
+        heads = self.qkv(self.norm(x)).reshape(n, length, 3, HEADS, -1).permute(2, 0, 3, 1, 4)
+        a = TF.scaled_dot_product_attention(*heads, dropout_p=0.3, is_causal=True)
+        x = x + self.residual_dropout(self.proj(a.transpose(1, 2).reshape(n, length, DIMS)))
+        return x + self.down(self.mlp_dropout(TF.gelu(self.up(x))))
+
+
+class MlxBlock(mlx.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = mlx.nn.LayerNorm(DIMS)
+        self.qkv, self.proj = mlx.nn.Linear(DIMS, 3 * DIMS), mlx.nn.Linear(DIMS, DIMS)
+        self.up, self.down = mlx.nn.Linear(DIMS, 4 * DIMS), mlx.nn.Linear(4 * DIMS, DIMS)
+        self.residual_dropout, self.mlp_dropout = nn.Dropout(0.1), nn.Dropout(0.2)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        n, length, _ = x.shape
+        heads = self.qkv(self.norm(x)).reshape(n, length, 3, HEADS, -1).transpose(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(*heads, dropout_p=0.3, is_causal=True)
+        x = x + self.residual_dropout(self.proj(a.swapaxes(1, 2).reshape(n, length, DIMS)))
+        return x + self.down(self.mlp_dropout(mlx.nn.gelu(self.up(x))))
+
+
+def transformer_step_torch(use_reentrant: bool) -> tuple[float, dict, dict, bytes]:
+    torch.manual_seed(0)
+    embedding, blocks = torch.nn.Embedding(VOCAB, DIMS), [TorchBlock() for _ in range(2)]
+    tokens = torch.arange(2 * LENGTH).reshape(2, LENGTH) % VOCAB
+    torch.manual_seed(SEED)
+    x = embedding(tokens)
+    for block in blocks:
+        x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=use_reentrant)
+    loss = (x**2).mean()
+    loss.backward()
+    named = {"embedding.weight": embedding.weight}
+    for i, block in enumerate(blocks):
+        named.update({f"blocks.{i}.{k}": v for k, v in block.named_parameters()})
+    weights = {k: v.detach().numpy().copy() for k, v in named.items()}
+    grads = {k: v.grad.numpy() for k, v in named.items()}
+    return loss.item(), weights, grads, torch.get_rng_state().numpy().tobytes()
+
+
+class MlxModel(mlx.nn.Module):
+    def __init__(self, checkpoint: bool) -> None:
+        super().__init__()
+        self.embedding, self.blocks = mlx.nn.Embedding(VOCAB, DIMS), [MlxBlock() for _ in range(2)]
+        self.checkpoint = checkpoint
+
+    def __call__(self, tokens: mx.array) -> mx.array:
+        x = self.embedding(tokens)
+        for block in self.blocks:
+            x = flashdrop.checkpoint(block)(x) if self.checkpoint else block(x)
+        return (x**2).mean()
+
+
+def transformer_step_flashdrop(weights: dict, checkpoint: bool) -> tuple[float, dict, bytes]:
+    model = MlxModel(checkpoint)
+    model.update(tree_unflatten([(k, mx.array(v)) for k, v in weights.items()]))
+    tokens = mx.arange(2 * LENGTH).reshape(2, LENGTH) % VOCAB
+    with flashdrop.rng_mode("torch"):
+        flashdrop.manual_seed(SEED)
+        loss, grads = mlx.nn.value_and_grad(model, lambda m, t: m(t))(model, tokens)
+        state = bytes(np.array(flashdrop.get_rng_state()))[:TORCH_STATE_BYTES]
+    return loss.item(), {k: np.array(v) for k, v in tree_flatten(grads)}, state
+
+
+@pytest.mark.parametrize("use_reentrant", [True, False])
+def test_checkpointed_transformer_matches_torch_checkpoint(use_reentrant):
+    """Two checkpointed transformer blocks (attention dropout, residual and MLP dropout):
+    torch's loss and gradients (float32 sums in other orders: close, not equal), torch's
+    generator state exactly; and bit for bit the uncheckpointed model's."""
+    loss, weights, grads, state = transformer_step_torch(use_reentrant)
+    ours = transformer_step_flashdrop(weights, checkpoint=True)
+    assert ours[2] == state, "torch's generator, after the forward's draws only"
+    assert np.isclose(ours[0], loss, rtol=1e-5)
+    for name, grad in grads.items():
+        assert np.allclose(ours[1][name], grad, rtol=1e-4, atol=1e-6), name
+    plain = transformer_step_flashdrop(weights, checkpoint=False)
+    assert ours[0] == plain[0] and ours[2] == plain[2]
+    assert all(np.array_equal(ours[1][k], plain[1][k]) for k in plain[1])

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import mlx.core as mx
+import mlx.nn
 import numpy as np
 import pytest
 
@@ -307,6 +308,51 @@ def test_threads_compile_and_checkpoint_with_their_own_stream():
     assert np.array_equal(grad, checkpointed)
 
 
+class SmallModel(mlx.nn.Module):
+    """A layer, dropout, attention with dropout of its weights, a layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.last = mlx.nn.Linear(16, 32), mlx.nn.Linear(32, 4)
+        self.dropout = nn.Dropout(0.3)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        h = self.dropout(mlx.nn.relu(self.first(x)))[None, None]
+        return self.last(F.scaled_dot_product_attention(h, h, h, dropout_p=0.2)[0, 0])
+
+
+def test_thread_pool_trains_in_both_modes_at_once():
+    """Forward and backward passes of a model with dropout in a pool of four workers, tasks in
+    mlx mode and in torch mode mixed: every mlx-mode task draws its own masks, and the torch
+    stream ends where the same torch-mode steps taken serially leave it."""
+    mx.random.seed(0)
+    weights = SmallModel().parameters()
+    x = mx.random.normal((8, 16), key=mx.random.key(1))
+    mx.eval(weights, x)  # MLX evaluates a graph only in the thread that built it
+    models = threading.local()  # value_and_grad updates its model: one model per worker
+
+    def step(mode: str) -> float:
+        if not hasattr(models, "model"):
+            models.model = SmallModel()
+            models.model.update(weights)
+        with flashdrop.rng_mode(mode):
+            loss_and_grad = mlx.nn.value_and_grad(models.model, lambda m, x: (m(x) ** 2).sum())
+            loss, grads = loss_and_grad(models.model, x)
+            mx.eval(loss, grads)
+        return loss.item()
+
+    modes = ["mlx", "torch"] * 8
+    flashdrop.manual_seed(SEED)
+    with ThreadPoolExecutor(4) as pool:
+        losses = list(pool.map(step, modes))
+    after = np.array(flashdrop.get_rng_state())[:TORCH_STATE_BYTES]
+    assert len({loss for loss, mode in zip(losses, modes, strict=True) if mode == "mlx"}) == 8
+    flashdrop.manual_seed(SEED)
+    serial = [step("torch") for _ in range(8)]
+    assert np.array_equal(np.array(flashdrop.get_rng_state())[:TORCH_STATE_BYTES], after)
+    assert len(set(serial)) == 8
+
+
 EXIT_SCRIPT = """
 import threading
 import mlx.core as mx
@@ -323,6 +369,9 @@ def work():
                 F.stochastic_depth(x, 0.5, "row"), F.drop_path(x, 0.5, True),
                 F.drop_block2d(x, 0.5, 3), F.drop_block3d(x5, 0.5, 1), F.locked_dropout(x[0]),
                 mx.grad(flashdrop.checkpoint(lambda v: F.dropout(v).sum()))(x),
+                F.scaled_dot_product_attention(x, x, x, dropout_p=0.5),
+                flashdrop.rand(3), flashdrop.randn_like(x), flashdrop.randint(9, (4,)),
+                flashdrop.randperm(5), flashdrop.bernoulli(x * 0.5), flashdrop.normal(x),
             ]
             if mode == "mlx":
                 outs.append(flashdrop.compile(lambda v: F.dropout(v))(x))

@@ -8,7 +8,7 @@ import pytest
 
 import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import _dropout, nn
+from flashdrop import _attention, _dropout, nn
 
 MODES = ["mlx", "torch"]
 
@@ -66,6 +66,38 @@ def test_plain_mx_checkpoint_recomputes_with_other_masks():
     expected, _ = grad_and_state(3)
     grad, _ = grad_and_state(3, mx.checkpoint)
     assert not np.array_equal(grad, expected)
+
+
+def module_checkpoint(fn):
+    """``mlx.nn.utils.checkpoint`` of ``fn``, with a module holding no parameters."""
+    return mlx.nn.utils.checkpoint(mlx.nn.Module(), fn)
+
+
+@pytest.mark.parametrize(
+    "plain", [mx.checkpoint, module_checkpoint], ids=["mx.checkpoint", "nn.utils.checkpoint"]
+)
+def test_torch_mode_draw_recomputed_by_plain_checkpoint_raises(plain):
+    """A plain checkpoint's recomputation would draw new masks from torch's stream (a wrong
+    gradient, a stream out of step with torch's): refused, naming flashdrop.checkpoint. The
+    forward alone (no gradient) is allowed: nothing is recomputed."""
+    w, x = inputs()
+    with flashdrop.rng_mode("torch"):
+        flashdrop.manual_seed(3)
+        assert plain(layer)(w[0], x).shape == (8, 64)
+        with pytest.raises(RuntimeError, match="cannot be recomputed by mx"):
+            mx.grad(loss)(w, x, plain)
+
+
+def test_torch_mode_checkpoint_inside_plain_checkpoint_raises():
+    """flashdrop.checkpoint recomputed by an enclosing plain mx.checkpoint: its forward is
+    drawn afresh there, so it is refused too."""
+    w, x = inputs()
+    inner = flashdrop.checkpoint(layer)
+    with (
+        flashdrop.rng_mode("torch"),
+        pytest.raises(RuntimeError, match="cannot be recomputed by mx"),
+    ):
+        mx.grad(lambda w: (mx.checkpoint(inner)(w, x) ** 2).sum())(w[0])
 
 
 def test_checkpoint_forward_and_vjp_are_the_uncheckpointed_ones(mode):
@@ -219,6 +251,40 @@ def test_torch_mode_draw_inside_compile_or_vmap_raises(transform, op):
         transform(fn)(x)
 
 
+# Each of issue 13's draws that is given an array: the array tells the trace.
+ARRAY_DRAWS = {
+    "rand_like": lambda x: flashdrop.rand_like(x),
+    "randn_like": lambda x: flashdrop.randn_like(x),
+    "randint_like": lambda x: flashdrop.randint_like(x, 10).astype(x.dtype),
+    "bernoulli": lambda x: flashdrop.bernoulli(x * 0.5),
+    "bernoulli_p": lambda x: flashdrop.bernoulli(x, 0.5),
+    "normal_mean": lambda x: flashdrop.normal(x),
+    "normal_std": lambda x: flashdrop.normal(0.0, x),
+    "normal_both": lambda x: flashdrop.normal(x, x),
+}
+
+
+@pytest.mark.parametrize("transform", [mx.compile, mx.vmap], ids=["compile", "vmap"])
+@pytest.mark.parametrize("draw", ARRAY_DRAWS.values(), ids=ARRAY_DRAWS.keys())
+def test_torch_mode_draws_given_an_array_refuse_plain_compile_and_vmap(transform, draw):
+    x = mx.ones((2, 3))
+    with flashdrop.rng_mode("torch"):
+        eager = draw(x)  # uncompiled, the draw is fine
+        assert eager.shape == (2, 3)
+        with pytest.raises(RuntimeError, match="cannot be compiled or vmapped"):
+            transform(lambda x: x + draw(x))(x)
+
+
+def test_torch_mode_draw_of_a_size_is_not_caught_by_plain_compile():
+    """Documented (docs/differences.md): a draw given only a size has no array that a plain
+    ``mx.compile`` traces, and MLX tells no trace otherwise; the mask is frozen at trace time.
+    flashdrop.compile refuses it (test_draws_parity)."""
+    step = mx.compile(lambda x: x + flashdrop.rand(3))
+    with flashdrop.rng_mode("torch"):
+        first, second = step(mx.zeros(3)), step(mx.zeros(3))
+    assert np.array_equal(np.array(first), np.array(second))
+
+
 def test_torch_mode_under_grad_draws_the_eager_masks():
     x = mx.random.normal((16, 16), key=mx.random.key(0))
     with flashdrop.rng_mode("torch"):
@@ -339,6 +405,18 @@ def test_shapes_seen_once_share_one_trace(monkeypatch, mode_name, op):
         for n in range(1, 300):
             mx.eval(op(mx.ones((n % 17 + 1, n)), 0.5, training=True))
     assert len(traces) == 1
+
+
+def test_attention_softmax_traces_are_bounded():
+    """scaled_dot_product_attention's softmax is compiled per shape: over many sequence
+    lengths the traces kept stay bounded (each one held memory for good)."""
+    cache = _attention._safe_softmax_compiled
+    for n in range(1, getattr(cache, "traces", 256) + 20):
+        q = mx.ones((1, 1, 2, 4))
+        k = mx.ones((1, 1, n, 4))
+        for _ in range(2):  # a shape is compiled from its second call
+            mx.eval(F.scaled_dot_product_attention(q, k, k, dropout_p=0.25))
+    assert len(cache.compiled) <= cache.traces
 
 
 @pytest.mark.parametrize("shape", [(3, 77), (300, 300)])
