@@ -249,7 +249,8 @@ class _Local(threading.local):
     """Per thread: ``mode`` (an rng_mode() block's), ``stream`` (a non-main thread's mlx-mode
     keys), ``override`` (keys a transformation supplies: a checkpoint's replay, a compiled
     trace's threaded key), ``torch_replay`` (a checkpoint's replayed torch stream), ``tracing``
-    (depth of flashdrop.compile traces). The class attributes are the defaults of a thread
+    (depth of flashdrop.compile traces), ``trace_modules`` (the layers whose training flag the
+    current flashdrop.compile trace read). The class attributes are the defaults of a thread
     that set none: read as plain attributes, with no ``getattr(..., default)``, whose miss
     raises and catches an ``AttributeError`` on every draw (~0.5 us each)."""
 
@@ -258,6 +259,7 @@ class _Local(threading.local):
     override: "_KeyStream | None" = None
     torch_replay: "TorchCPUGenerator | None" = None
     tracing: int = 0
+    trace_modules: "list[Any] | None" = None
 
 
 _local = _Local()
@@ -599,6 +601,31 @@ def _is_traced(array: mx.array) -> bool:
     return False
 
 
+def note_training_flag(module: Any) -> None:
+    """A layer reads its training flag: inside a :func:`compile` trace, the trace depends on it
+    (a later call with the flag changed is traced anew)."""
+    if _local.trace_modules is not None:
+        _local.trace_modules.append(module)
+
+
+def _modules_in(tree: Any) -> list[Any]:
+    """Every ``mlx.nn.Module`` in a tree of lists, tuples and dicts, and their submodules
+    (``model.state`` is the model itself)."""
+    if isinstance(tree, mlx.nn.Module):
+        return list(tree.modules())
+    if isinstance(tree, dict):
+        tree = tree.values()
+    if isinstance(tree, (list, tuple, type({}.values()))):
+        return [m for item in tree for m in _modules_in(item)]
+    return []
+
+
+def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A new function object calling ``fn``: MLX keeps one compiled cache per function object,
+    so each of :func:`compile`'s variants needs its own."""
+    return lambda *args, **kwargs: fn(*args, **kwargs)
+
+
 def compile(
     fn: Callable[..., Any],
     inputs: Any = None,
@@ -613,6 +640,13 @@ def compile(
     MLX's ``mx.random.state``, in other threads the thread's own mlx-mode stream (see
     :func:`next_mlx_key`). A torch-mode draw inside raises ``RuntimeError``: torch's stream
     lives on the host. If a call fails while tracing, the random state is restored.
+
+    As ``torch.compile`` retraces when a module's training flag changes, a call made after
+    ``model.eval()`` (or ``model.train()``) runs a trace made in that mode: one trace is kept per
+    combination of the training flags of the flashdrop layers a trace called and of every
+    module of the models in ``inputs`` and ``outputs`` (``model.state`` is the model). An
+    ``mlx.nn`` layer reached only through ``fn``'s closure, or a ``training=`` argument given
+    to a function, is read once, when a shape is first traced, as by ``mx.compile``.
 
     While :func:`flashdrop.testing.record_draws` records in the calling thread, an mlx-mode
     call runs ``fn`` uncompiled, so that each draw is recorded with its mask: the same masks,
@@ -636,13 +670,24 @@ def compile(
             "output shapes'). Use shapeless=False: one trace per input shape."
         )
 
+    # The modules whose training flag a trace may depend on: those of the models in `inputs`
+    # and `outputs`, and each flashdrop layer a trace called. A trace is kept per combination
+    # of their flags, as torch.compile retraces when a module's training flag changes.
+    modules = _modules_in([inputs, outputs])
+
     def run(*args: Any, **kwargs: Any) -> Any:
-        depth = _local.tracing
+        depth, noted = _local.tracing, _local.trace_modules
         _local.tracing = depth + 1  # torch-mode draws refuse to be traced
+        _local.trace_modules = found = []
         try:
             return fn(*args, **kwargs)
         finally:
-            _local.tracing = depth
+            _local.tracing, _local.trace_modules = depth, noted
+            known = {id(m) for m in modules}  # modules are dicts: unhashable
+            for module in found:
+                if id(module) not in known:
+                    known.add(id(module))
+                    modules.append(module)
 
     def traced_global(*args: Any, **kwargs: Any) -> Any:
         # After mx.disable_compile() this runs eagerly: then nothing is traced.
@@ -654,34 +699,48 @@ def compile(
             out = (run if _is_traced(key) else fn)(*args, **kwargs)
         return stream.key, out
 
-    compiled_keyed = mx.compile(traced_keyed, inputs=inputs, outputs=outputs)
-    compiled_global = None  # made on the first call in the main thread: reading
-    # mx.random.state in another thread would make its MLX state (see next_mlx_key)
+    # Per combination of training flags: [keyed, global]. The keyed one threads a key given as
+    # an argument (other threads, checkpoint recomputations); the global one MLX's own state,
+    # made on the first call in the main thread (reading mx.random.state in another thread
+    # would make its MLX state, see next_mlx_key).
+    variants: dict[tuple[bool, ...], list[Any]] = {}
 
-    @functools.wraps(fn)
-    def compiled(*args: Any, **kwargs: Any) -> Any:
-        nonlocal compiled_global
-        if _recorders and get_rng_mode() == "mlx" and _recording_here():
-            # Recording (flashdrop.testing.record_draws): run eagerly, so that every draw is
-            # seen with its mask; the same masks, outputs and random state as compiled.
-            return fn(*args, **kwargs)
+    def flags() -> tuple[bool, ...]:
+        return tuple(m.training for m in modules)
+
+    def call(variant: list[Any], args: tuple, kwargs: dict) -> Any:
         stream = _current_stream()
         if stream is not None:  # another thread, or a checkpoint's recomputation
-            stream.key, out = compiled_keyed(stream.key, *args, **kwargs)
+            if variant[0] is None:
+                variant[0] = mx.compile(_fresh(traced_keyed), inputs=inputs, outputs=outputs)
+            stream.key, out = variant[0](stream.key, *args, **kwargs)
             return out
-        if compiled_global is None:
+        if variant[1] is None:
             state = [mx.random.state, inputs]
-            compiled_global = mx.compile(
-                traced_global, inputs=state, outputs=[mx.random.state, outputs]
+            variant[1] = mx.compile(
+                _fresh(traced_global), inputs=state, outputs=[mx.random.state, outputs]
             )
         saved = mx.random.state[0]
         try:
-            return compiled_global(*args, **kwargs)
+            return variant[1](*args, **kwargs)
         except BaseException:
             # A failed trace leaves a placeholder as MLX's key; put the key back.
             hi, lo = np.asarray(saved, dtype=np.uint32).tolist()
             mx.random.seed(hi << 32 | lo)
             raise
+
+    @functools.wraps(fn)
+    def compiled(*args: Any, **kwargs: Any) -> Any:
+        if _recorders and get_rng_mode() == "mlx" and _recording_here():
+            # Recording (flashdrop.testing.record_draws): run eagerly, so that every draw is
+            # seen with its mask; the same masks, outputs and random state as compiled.
+            return fn(*args, **kwargs)
+        key, known = flags(), len(modules)
+        variant = variants.setdefault(key, [None, None])
+        out = call(variant, args, kwargs)
+        if len(modules) > known:  # the trace met layers: its flags are theirs now, too
+            variants[flags()] = variants.pop(key)
+        return out
 
     return compiled
 

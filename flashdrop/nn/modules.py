@@ -13,7 +13,7 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn
 
-from flashdrop import _checks
+from flashdrop import _checks, _random
 from flashdrop.nn import functional as F
 
 __all__ = [
@@ -69,6 +69,7 @@ class _Layer(mlx.nn.Module):
         raise NotImplementedError
 
     def __call__(self, input: mx.array) -> mx.array:
+        _random.note_training_flag(self)  # a flashdrop.compile trace depends on self.training
         return self.forward(input)
 
     def extra_repr(self) -> str:

@@ -345,6 +345,39 @@ def test_no_false_error_after_disable_compile():
         step(x)
 
 
+def small_model(dropout: mlx.nn.Module) -> mlx.nn.Module:
+    mx.random.seed(0)
+    return mlx.nn.Sequential(mlx.nn.Linear(8, 8), dropout)
+
+
+@pytest.mark.parametrize(
+    ("dropout", "in_inputs"),
+    [(nn.Dropout(0.5), True), (nn.Dropout(0.5), False), (mlx.nn.Dropout(0.5), True)],
+    ids=["flashdrop-layer-in-inputs", "flashdrop-layer-in-closure", "mlx-layer-in-inputs"],
+)
+def test_compiled_function_follows_train_and_eval(dropout, in_inputs):
+    # As torch.compile, a compiled step retraces when a layer's training flag changes: a trace
+    # made in training never drops in eval, nor the other way round.
+    model = small_model(dropout)
+    traces = []
+
+    def forward(x):
+        traces.append(model.training)
+        return model(x)
+
+    state = [model.state] if in_inputs else None
+    step = flashdrop.compile(forward, inputs=state, outputs=state)
+    x = mx.ones((2, 8))
+    first = step(x)
+    model.eval()
+    assert mx.array_equal(step(x), model(x)) and mx.array_equal(step(x), step(x))
+    model.train()
+    second = step(x)
+    assert not mx.array_equal(first, second)  # training again: fresh masks
+    assert (mx.abs(second) > 0).sum() < second.size  # it drops
+    assert traces == [True, False]  # one trace per mode, each reused
+
+
 # --- many shapes ---------------------------------------------------------------------------------
 
 
