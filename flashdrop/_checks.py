@@ -201,6 +201,57 @@ def check_rng_state(state: Any, sizes: tuple[int, ...]) -> None:
         )
 
 
+def check_torch_generator_state(left: int, seeded: int, next_: int, words: int) -> None:
+    """A torch generator state's header (``left``, ``seeded``, ``next`` of its mt19937 of
+    ``words`` words): torch's ``RuntimeError`` for one torch refuses (torch's check; our text
+    names the fields), and a ``ValueError`` for one torch accepts but never produces: its draws
+    read word ``next`` and regenerate after ``left`` more, two counters only torch's own updates
+    keep in step, as numpy's one does."""
+    if not (1 <= left <= words and seeded != 0 and next_ <= words):
+        raise RuntimeError(
+            f"Invalid mt19937 state; the torch part of the state needs 1 <= left <= {words}, "
+            f"seeded != 0 and next <= {words}, but has left={left}, seeded={seeded}, "
+            f"next={next_}"
+        )
+    if not (next_ == words + 1 - left or (left == 1 and next_ == 0)):
+        raise ValueError(
+            f"set_rng_state: a torch generator state with left={left} and next={next_} "
+            f"is not one torch produces (next == {words + 1} - left, or left == 1 and next == 0 "
+            "after seeding); flashdrop's torch mode cannot continue it"
+        )
+
+
+def check_rng_mode(mode: Any, modes: tuple[str, ...]) -> str:
+    """``mode`` if it is one of ``modes``, else a ``ValueError``."""
+    if mode not in modes:
+        raise ValueError(f"random mode must be one of {modes}, but got {mode!r}")
+    return mode
+
+
+def check_seed(seed: int) -> None:
+    """torch's ``ValueError`` for a seed outside [-2**63, 2**64)."""
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError("Overflow when unpacking long long")  # torch's text
+
+
+def check_compile_not_shapeless(shapeless: bool) -> None:
+    """``flashdrop.compile``'s ``ValueError`` for ``shapeless=True``."""
+    if shapeless:
+        raise ValueError(
+            "flashdrop.compile: shapeless=True cannot compile a random draw (MLX's random ops "
+            "cannot infer their output shapes in a shapeless trace: 'RandomBits cannot infer "
+            "output shapes'). Use shapeless=False: one trace per input shape."
+        )
+
+
+def raise_layer_item(layer: str, key: str) -> None:
+    """The ``TypeError`` for ``layer[key] = value`` on a layer that holds no MLX parameters."""
+    raise TypeError(
+        f"{layer} holds no MLX parameters: layer[{key!r}] = ... would make "
+        f"one; set an attribute instead (layer.{key} = ...), which stays a plain attribute"
+    )
+
+
 # torch 2.13's device types, as its message lists them, and those it has a module for.
 _DEVICE_TYPES = (
     "cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, "
@@ -730,6 +781,11 @@ def check_size(fn: str, size: Any) -> tuple[int, ...]:
                 f"Trying to create tensor with negative dimension {dim}: {list(dims)}"
             )
     return dims
+
+
+def raise_size_given_twice(fn: str) -> None:
+    """Python's ``TypeError`` for ``*size`` and ``size=`` in one call."""
+    raise TypeError(f"{fn}() got multiple values for argument 'size'")
 
 
 def check_size_is_sequence(fn: str, size: Any, position: int) -> None:

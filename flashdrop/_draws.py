@@ -87,7 +87,7 @@ def _factory_size(fn: str, size: tuple[Any, ...], options: dict[str, Any]) -> tu
     """``*size`` or torch's ``size=`` keyword (not both), after checking torch's other keywords."""
     if "size" in options:
         if size:
-            raise TypeError(f"{fn}() got multiple values for argument 'size'")
+            _checks.raise_size_given_twice(fn)
         size = (options.pop("size"),)
         _checks.check_size_is_sequence(fn, size[0], position=1)
     _checks.check_torch_options(fn, options, _FACTORY)

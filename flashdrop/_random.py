@@ -152,21 +152,7 @@ class TorchCPUGenerator:
     def set_state(self, data: bytes) -> None:
         """Take a state in ``torch.get_rng_state()``'s layout."""
         initial_seed, left, seeded, next_ = _TORCH_HEADER.unpack_from(data)
-        if not (1 <= left <= _MT_WORDS and seeded != 0 and next_ <= _MT_WORDS):
-            # torch's check and text; ours names the fields.
-            raise RuntimeError(
-                f"Invalid mt19937 state; the torch part of the state needs 1 <= left <= 624, "
-                f"seeded != 0 and next <= 624, but has left={left}, seeded={seeded}, "
-                f"next={next_}"
-            )
-        if not (next_ == _MT_WORDS + 1 - left or (left == 1 and next_ == 0)):
-            # torch accepts it, but its draws read word `next` and regenerate after `left`
-            # more: two counters only torch's own updates keep in step, as numpy's one does.
-            raise ValueError(
-                f"set_rng_state: a torch generator state with left={left} and next={next_} "
-                "is not one torch produces (next == 625 - left, or left == 1 and next == 0 "
-                "after seeding); flashdrop's torch mode cannot continue it"
-            )
+        _checks.check_torch_generator_state(left, seeded, next_, _MT_WORDS)
         key = np.frombuffer(data, dtype="<u8", count=_MT_WORDS, offset=_TORCH_HEADER.size)
         with self._lock:
             self._bits.state = {
@@ -264,12 +250,6 @@ _local = _Local()
 _MAIN_THREAD = threading.main_thread().ident
 
 
-def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"random mode must be one of {MODES}, but got {mode!r}")
-    return mode
-
-
 def set_rng_mode(mode: str) -> None:
     """Choose the stream every later mask is drawn from: ``"mlx"`` (default) or ``"torch"``.
 
@@ -279,7 +259,7 @@ def set_rng_mode(mode: str) -> None:
     after ``torch.manual_seed`` with the same seed, on a torch CPU build.
     """
     global _mode
-    _mode = _check_mode(mode)
+    _mode = _checks.check_rng_mode(mode, MODES)
     if _local.mode is not None:
         _local.mode = mode
 
@@ -302,7 +282,7 @@ def rng_mode(mode: str) -> Iterator[None]:
         ...     y = F.dropout(x, 0.5)   # the same bits as torch.manual_seed(0); F.dropout(x, 0.5)
     """
     previous = _local.mode
-    _local.mode = _check_mode(mode)
+    _local.mode = _checks.check_rng_mode(mode, MODES)
     try:
         yield
     finally:
@@ -420,8 +400,7 @@ def manual_seed(seed: int) -> None:
         seed: an integer in [-2**63, 2**64); negative seeds wrap through 2**64, as in torch.
     """
     seed = int(seed)
-    if not -(2**63) <= seed < 2**64:
-        raise ValueError("Overflow when unpacking long long")  # torch's text
+    _checks.check_seed(seed)
     seed %= 2**64
     torch_generator.manual_seed(seed)
     _thread_streams.reseed(seed)
@@ -629,12 +608,7 @@ def compile(
 
         >>> step = flashdrop.compile(lambda x: model(x).sum())
     """
-    if shapeless:
-        raise ValueError(
-            "flashdrop.compile: shapeless=True cannot compile a random draw (MLX's random ops "
-            "cannot infer their output shapes in a shapeless trace: 'RandomBits cannot infer "
-            "output shapes'). Use shapeless=False: one trace per input shape."
-        )
+    _checks.check_compile_not_shapeless(shapeless)
 
     def run(*args: Any, **kwargs: Any) -> Any:
         depth = _local.tracing
