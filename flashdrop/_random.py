@@ -493,7 +493,7 @@ def check_not_tracing(what: str = "dropout", like: mx.array | None = None) -> No
         _checks.raise_torch_mode_compiled(what)
     if like is None or _evaluable(like):  # eager: nothing more to ask
         return
-    if _is_traced(like):
+    if _refused_by_eval(like):  # _is_traced(like), its _evaluable(like) already asked
         _checks.raise_torch_mode_compiled(what)
     if _local.torch_replay is None and _in_backward():
         _checks.raise_torch_mode_recomputed(what)
@@ -567,8 +567,12 @@ def _is_traced(array: mx.array) -> bool:
     tells them apart: it refuses the arrays of ``mx.compile`` and ``mx.vmap`` traces and
     evaluates those of ``mx.grad``.
     """
-    if _evaluable(array):
-        return False
+    return not _evaluable(array) and _refused_by_eval(array)
+
+
+def _refused_by_eval(array: mx.array) -> bool:
+    """For an array a transformation holds (not :func:`_evaluable`): whether ``mx.eval``
+    refuses it, as it does in ``mx.compile`` and ``mx.vmap`` traces (not in ``mx.grad``)."""
     try:
         mx.eval(array)
     except ValueError as error:
