@@ -381,7 +381,7 @@ def _seed_mlx_key(seed: int) -> None:
 @contextmanager
 def _local_value(name: str, value: Any) -> Iterator[None]:
     """Set the calling thread's ``_local.<name>`` inside the block."""
-    previous = getattr(_local, name, None)
+    previous = getattr(_local, name)  # _Local's class attributes are the defaults
     setattr(_local, name, value)
     try:
         yield
