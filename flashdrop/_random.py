@@ -369,8 +369,11 @@ def _mlx_key() -> mx.array:
     return mx.random.state[0] if stream is None else stream.key
 
 
-def _seed_mlx_key(seed: int) -> None:
-    """Set the calling thread's mlx-mode key to ``mx.random.key(seed)``."""
+def _set_mlx_key(words: np.ndarray) -> None:
+    """Set the calling thread's mlx-mode key to ``words``, a key's two uint32 (hi, lo)."""
+    hi, lo = (int(word) for word in words)
+    # MLX's key cannot be assigned; seeding with the 64-bit number (hi, lo) recreates it exactly.
+    seed = hi << 32 | lo
     stream = _current_stream()
     if stream is None:
         mx.random.seed(seed)
@@ -435,9 +438,7 @@ def set_rng_state(state: mx.array) -> None:
     torch_generator.set_state(data[:_TORCH_STATE_BYTES])
     if len(data) == _TORCH_STATE_BYTES:
         return
-    hi, lo = np.frombuffer(data[_TORCH_STATE_BYTES:], dtype="<u4")
-    # MLX's key cannot be assigned; seeding with the 64-bit number (hi, lo) recreates it exactly.
-    _seed_mlx_key((int(hi) << 32) | int(lo))
+    _set_mlx_key(np.frombuffer(data[_TORCH_STATE_BYTES:], dtype="<u4"))
 
 
 @contextmanager
@@ -657,8 +658,7 @@ def compile(
             return compiled_global(*args, **kwargs)
         except BaseException:
             # A failed trace leaves a placeholder as MLX's key; put the key back.
-            hi, lo = np.asarray(saved, dtype=np.uint32).tolist()
-            mx.random.seed(hi << 32 | lo)
+            _set_mlx_key(np.asarray(saved, dtype=np.uint32))
             raise
 
     return compiled
