@@ -51,6 +51,8 @@ def _recorded(out: mx.array) -> mx.array:
 
 
 def _float_dtype(kernel: str, dtype: mx.Dtype | None) -> mx.Dtype:
+    """``dtype`` (``None``: torch's default float dtype) if a float kernel takes it, else
+    torch's ``NotImplementedError`` naming ``kernel``."""
     dtype = _DEFAULT_FLOAT if dtype is None else dtype
     if dtype not in _FLOATING:
         _checks.raise_no_kernel(kernel, dtype)
@@ -346,8 +348,7 @@ def bernoulli(input: mx.array, p: float | None = None, **options: Any) -> mx.arr
         _checks.check_bernoulli_p(p)
         keep = _random.bernoulli(input.shape, p, like=input)  # bernoulli_(p): dropout's draw
         return keep.astype(input.dtype)
-    if input.dtype not in _FLOATING:
-        _checks.raise_no_kernel("bernoulli_tensor_cpu_p_", input.dtype)
+    _float_dtype("bernoulli_tensor_cpu_p_", input.dtype)
     if not _torch_mode("bernoulli", input):
         _check_probabilities(input)
         return _recorded(mx.random.bernoulli(input, key=_random.next_mlx_key()).astype(input.dtype))
@@ -413,8 +414,7 @@ def normal(
             f"mean and std must have one dtype, but got {mean.dtype} and {std.dtype}"
         )
     like = mean if mean_is_array else std
-    if like.dtype not in _FLOATING:
-        _checks.raise_no_kernel("normal_kernel_cpu", like.dtype)
+    _float_dtype("normal_kernel_cpu", like.dtype)
     if std_is_array:
         _checks.check_std_array(std)
     else:
