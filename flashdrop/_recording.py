@@ -68,8 +68,8 @@ class Draw:
             numpy array on torch's (``np.asarray`` gives numpy for both); ``None`` when
             ``p`` is.
         site: the call site, the first frame outside flashdrop and MLX (and torch, for
-            torch's draws); ``None`` when the
-            helpers of :mod:`flashdrop.testing` called the dropout layer or function themselves.
+            torch's draws); ``None`` when the helpers of :mod:`flashdrop.testing` called the
+            dropout layer or function themselves.
         module: the qualified name of the innermost module being run, in the outermost one being
             run (``""`` for that one itself); ``None`` outside any module.
         module_type: that module's class name.
