@@ -319,6 +319,10 @@ _TORCH_DTYPE_NAMES = {
     mx.uint32: "UInt32",
     mx.uint64: "UInt64",
     mx.complex64: "ComplexFloat",
+    mx.float32: "Float",
+    mx.float64: "Double",
+    mx.float16: "Half",
+    mx.bfloat16: "BFloat16",
 }
 
 # Dtypes torch's CPU bernoulli_ has no kernel for: the draw fails before any number is drawn.
@@ -728,13 +732,6 @@ def raise_sdpa_complex() -> None:
 # ---------------------------------------------------------------------------------------------
 # Random draws (flashdrop.rand, randn, randint, randperm, bernoulli, normal): torch's texts.
 
-_FLOAT_NAMES = {
-    mx.float32: "Float",
-    mx.float64: "Double",
-    mx.float16: "Half",
-    mx.bfloat16: "BFloat16",
-}
-
 
 def raise_torch_mode_compiled(what: str) -> None:
     raise RuntimeError(
@@ -759,7 +756,7 @@ def raise_torch_mode_recomputed(what: str) -> None:
 
 def torch_dtype_name(dtype: mx.Dtype) -> str:
     """c10's name for ``dtype`` (``Float``, ``Long``, ...)."""
-    return _FLOAT_NAMES.get(dtype) or _TORCH_DTYPE_NAMES[dtype]
+    return _TORCH_DTYPE_NAMES[dtype]
 
 
 def check_size(fn: str, size: Any) -> tuple[int, ...]:
