@@ -767,10 +767,7 @@ def check_size(fn: str, size: Any) -> tuple[int, ...]:
         size = tuple(size[0])
     for dim in size:
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-            raise TypeError(
-                f"{fn}(): argument 'size' (position 1) must be tuple of ints, "
-                f"not {type(dim).__name__}"
-            )
+            _raise_size_type(fn, 1, dim)
     dims = tuple(int(dim) for dim in size)
     for dim in dims:
         if dim < 0:
@@ -787,10 +784,15 @@ def raise_size_given_twice(fn: str) -> None:
 
 def check_size_is_sequence(fn: str, size: Any, position: int) -> None:
     if not isinstance(size, (tuple, list)):
-        raise TypeError(
-            f"{fn}(): argument 'size' (position {position}) must be tuple of ints, "
-            f"not {type(size).__name__}"
-        )
+        _raise_size_type(fn, position, size)
+
+
+def _raise_size_type(fn: str, position: int, value: Any) -> None:
+    """torch's ``TypeError`` for a size, or one of its dimensions, that is not an int."""
+    raise TypeError(
+        f"{fn}(): argument 'size' (position {position}) must be tuple of ints, "
+        f"not {type(value).__name__}"
+    )
 
 
 def raise_randint_arguments(positional: int, keywords: list[str]) -> None:
