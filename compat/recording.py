@@ -30,11 +30,10 @@ def record_torch_draws() -> Iterator[list[_recording.Draw]]:
     transposed view's draw gets its shape permuted so, and the view's shape as ``view``) and
     ``p`` (``1 - q`` of ``bernoulli_(q)``); any other draw of the default generator
     (``randint``, ``randn``, ``normal_``, ...) with its shape, ``p=None`` and no mask. Draws
-    from an explicit ``generator=`` are not recorded. Each record
-    names the outermost torch function being run (``"dropout"``,
-    ``"scaled_dot_product_attention"``, ``"lstm"``, ...), the innermost ``torch.nn.Module``
-    being run (its qualified name in the outermost one) and the call site (the first frame
-    outside torch).
+    from an explicit ``generator=`` are not recorded. Each record names the outermost torch
+    function being run (``"dropout"``, ``"scaled_dot_product_attention"``, ``"lstm"``, ...),
+    the innermost ``torch.nn.Module`` being run (its qualified name in the outermost one) and
+    the call site (the first frame outside torch).
 
     Recording draws nothing and leaves torch's generator as it would be. It watches this
     thread, through a ``TorchFunctionMode``, a ``TorchDispatchMode`` and module forward hooks;

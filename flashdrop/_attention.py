@@ -17,13 +17,6 @@ import mlx.core as mx
 
 from flashdrop import _dropout, _random
 
-_HALF = (mx.float16, mx.bfloat16)
-
-
-def compute_dtype(dtype: mx.Dtype) -> mx.Dtype:
-    """torch keeps float16 and bfloat16 attention in float32."""
-    return mx.float32 if dtype in _HALF else dtype
-
 
 def scale_of(head_dim: int, scale: float | None) -> float:
     """torch's ``calculate_scale``: ``scale``, or 1 / sqrt(E), in double (inf for E == 0)."""
@@ -56,7 +49,7 @@ def scores(
     ``q @ k^T``, the mask added (a bool mask as 0 / -inf), then a softmax that gives 0 on rows
     where every score is -inf. ``key`` has its heads expanded already.
     """
-    dtype = compute_dtype(query.dtype)
+    dtype = _dropout._compute_dtype(query.dtype)  # float16 and bfloat16 in float32, as torch
     factor = math.sqrt(abs(scale_of(query.shape[-1], scale)))
     q_factor = mx.array(-factor if scale is not None and scale < 0 else factor, dtype)
     q = query.astype(dtype) * q_factor
@@ -143,7 +136,11 @@ def fast(
     pass through a fully -inf row is NaN; nor for float64 (MLX's float64 softmax is
     float32-accurate: see :func:`softmax`). Shapes were checked by the caller.
     """
-    if query.dtype not in (mx.float32, *_HALF) or query.size == 0 or key.shape[-2] == 0:
+    if (
+        query.dtype not in (mx.float32, mx.float16, mx.bfloat16)
+        or query.size == 0
+        or key.shape[-2] == 0
+    ):
         return None
     if not query.ndim == key.ndim == value.ndim == 4:
         return None

@@ -201,6 +201,57 @@ def check_rng_state(state: Any, sizes: tuple[int, ...]) -> None:
         )
 
 
+def check_torch_generator_state(left: int, seeded: int, next_: int, words: int) -> None:
+    """A torch generator state's header (``left``, ``seeded``, ``next`` of its mt19937 of
+    ``words`` words): torch's ``RuntimeError`` for one torch refuses (torch's check; our text
+    names the fields), and a ``ValueError`` for one torch accepts but never produces: its draws
+    read word ``next`` and regenerate after ``left`` more, two counters only torch's own updates
+    keep in step, as numpy's one does."""
+    if not (1 <= left <= words and seeded != 0 and next_ <= words):
+        raise RuntimeError(
+            f"Invalid mt19937 state; the torch part of the state needs 1 <= left <= {words}, "
+            f"seeded != 0 and next <= {words}, but has left={left}, seeded={seeded}, "
+            f"next={next_}"
+        )
+    if not (next_ == words + 1 - left or (left == 1 and next_ == 0)):
+        raise ValueError(
+            f"set_rng_state: a torch generator state with left={left} and next={next_} "
+            f"is not one torch produces (next == {words + 1} - left, or left == 1 and next == 0 "
+            "after seeding); flashdrop's torch mode cannot continue it"
+        )
+
+
+def check_rng_mode(mode: Any, modes: tuple[str, ...]) -> str:
+    """``mode`` if it is one of ``modes``, else a ``ValueError``."""
+    if mode not in modes:
+        raise ValueError(f"random mode must be one of {modes}, but got {mode!r}")
+    return mode
+
+
+def check_seed(seed: int) -> None:
+    """torch's ``ValueError`` for a seed outside [-2**63, 2**64)."""
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError("Overflow when unpacking long long")  # torch's text
+
+
+def check_compile_not_shapeless(shapeless: bool) -> None:
+    """``flashdrop.compile``'s ``ValueError`` for ``shapeless=True``."""
+    if shapeless:
+        raise ValueError(
+            "flashdrop.compile: shapeless=True cannot compile a random draw (MLX's random ops "
+            "cannot infer their output shapes in a shapeless trace: 'RandomBits cannot infer "
+            "output shapes'). Use shapeless=False: one trace per input shape."
+        )
+
+
+def raise_layer_item(layer: str, key: str) -> None:
+    """The ``TypeError`` for ``layer[key] = value`` on a layer that holds no MLX parameters."""
+    raise TypeError(
+        f"{layer} holds no MLX parameters: layer[{key!r}] = ... would make "
+        f"one; set an attribute instead (layer.{key} = ...), which stays a plain attribute"
+    )
+
+
 # torch 2.13's device types, as its message lists them, and those it has a module for.
 _DEVICE_TYPES = (
     "cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, "
@@ -268,6 +319,10 @@ _TORCH_DTYPE_NAMES = {
     mx.uint32: "UInt32",
     mx.uint64: "UInt64",
     mx.complex64: "ComplexFloat",
+    mx.float32: "Float",
+    mx.float64: "Double",
+    mx.float16: "Half",
+    mx.bfloat16: "BFloat16",
 }
 
 # Dtypes torch's CPU bernoulli_ has no kernel for: the draw fails before any number is drawn.
@@ -677,13 +732,6 @@ def raise_sdpa_complex() -> None:
 # ---------------------------------------------------------------------------------------------
 # Random draws (flashdrop.rand, randn, randint, randperm, bernoulli, normal): torch's texts.
 
-_FLOAT_NAMES = {
-    mx.float32: "Float",
-    mx.float64: "Double",
-    mx.float16: "Half",
-    mx.bfloat16: "BFloat16",
-}
-
 
 def raise_torch_mode_compiled(what: str) -> None:
     raise RuntimeError(
@@ -708,7 +756,7 @@ def raise_torch_mode_recomputed(what: str) -> None:
 
 def torch_dtype_name(dtype: mx.Dtype) -> str:
     """c10's name for ``dtype`` (``Float``, ``Long``, ...)."""
-    return _FLOAT_NAMES.get(dtype) or _TORCH_DTYPE_NAMES[dtype]
+    return _TORCH_DTYPE_NAMES[dtype]
 
 
 def check_size(fn: str, size: Any) -> tuple[int, ...]:
@@ -719,10 +767,7 @@ def check_size(fn: str, size: Any) -> tuple[int, ...]:
         size = tuple(size[0])
     for dim in size:
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-            raise TypeError(
-                f"{fn}(): argument 'size' (position 1) must be tuple of ints, "
-                f"not {type(dim).__name__}"
-            )
+            _raise_size_type(fn, 1, dim)
     dims = tuple(int(dim) for dim in size)
     for dim in dims:
         if dim < 0:
@@ -732,12 +777,22 @@ def check_size(fn: str, size: Any) -> tuple[int, ...]:
     return dims
 
 
+def raise_size_given_twice(fn: str) -> None:
+    """Python's ``TypeError`` for ``*size`` and ``size=`` in one call."""
+    raise TypeError(f"{fn}() got multiple values for argument 'size'")
+
+
 def check_size_is_sequence(fn: str, size: Any, position: int) -> None:
     if not isinstance(size, (tuple, list)):
-        raise TypeError(
-            f"{fn}(): argument 'size' (position {position}) must be tuple of ints, "
-            f"not {type(size).__name__}"
-        )
+        _raise_size_type(fn, position, size)
+
+
+def _raise_size_type(fn: str, position: int, value: Any) -> None:
+    """torch's ``TypeError`` for a size, or one of its dimensions, that is not an int."""
+    raise TypeError(
+        f"{fn}(): argument 'size' (position {position}) must be tuple of ints, "
+        f"not {type(value).__name__}"
+    )
 
 
 def raise_randint_arguments(positional: int, keywords: list[str]) -> None:

@@ -14,9 +14,9 @@ import numpy as np
 
 from flashdrop import _checks, _random
 from flashdrop import _torch_kernels as kernels
+from flashdrop._dropout import _FLOATING
 
 _DEFAULT_FLOAT = mx.float32  # torch.get_default_dtype()
-_FLOATS = (mx.float32, mx.float64, mx.float16, mx.bfloat16)
 _INTS = (mx.bool_, mx.uint8, mx.int8, mx.int16, mx.int32, mx.int64)
 _DIGITS = {mx.float16: 11, mx.bfloat16: 8, mx.float32: 24, mx.float64: 53}
 # torch's keywords each function takes, honoured at their defaults only
@@ -51,8 +51,10 @@ def _recorded(out: mx.array) -> mx.array:
 
 
 def _float_dtype(kernel: str, dtype: mx.Dtype | None) -> mx.Dtype:
+    """``dtype`` (``None``: torch's default float dtype) if a float kernel takes it, else
+    torch's ``NotImplementedError`` naming ``kernel``."""
     dtype = _DEFAULT_FLOAT if dtype is None else dtype
-    if dtype not in _FLOATS:
+    if dtype not in _FLOATING:
         _checks.raise_no_kernel(kernel, dtype)
     return dtype
 
@@ -87,7 +89,7 @@ def _factory_size(fn: str, size: tuple[Any, ...], options: dict[str, Any]) -> tu
     """``*size`` or torch's ``size=`` keyword (not both), after checking torch's other keywords."""
     if "size" in options:
         if size:
-            raise TypeError(f"{fn}() got multiple values for argument 'size'")
+            _checks.raise_size_given_twice(fn)
         size = (options.pop("size"),)
         _checks.check_size_is_sequence(fn, size[0], position=1)
     _checks.check_torch_options(fn, options, _FACTORY)
@@ -217,7 +219,7 @@ def _randint(
 ) -> mx.array:
     _checks.check_int64(low, high)
     _checks.check_from_to(low, high)
-    if dtype in _FLOATS:
+    if dtype in _FLOATING:
         if dtype == mx.float16:
             _checks.check_half_bounds(low, high)
         low, high = _update_from(low, dtype), _update_to(high, dtype)
@@ -233,7 +235,7 @@ def _randint(
     count = int(np.prod(shape, dtype=np.int64))
     with _random.torch_generator.stream() as stream:
         values, offset = kernels.randint(stream, count, low, high)
-    if dtype in _FLOATS:  # exact: below 2**53
+    if dtype in _FLOATING:  # exact: below 2**53
         values = values.astype(np.int64) + offset
         return _recorded(_from_compute(values.astype(np.float64), dtype, shape))
     out = mx.array(values.reshape(shape)).astype(mx.int64)
@@ -346,8 +348,7 @@ def bernoulli(input: mx.array, p: float | None = None, **options: Any) -> mx.arr
         _checks.check_bernoulli_p(p)
         keep = _random.bernoulli(input.shape, p, like=input)  # bernoulli_(p): dropout's draw
         return keep.astype(input.dtype)
-    if input.dtype not in _FLOATS:
-        _checks.raise_no_kernel("bernoulli_tensor_cpu_p_", input.dtype)
+    _float_dtype("bernoulli_tensor_cpu_p_", input.dtype)
     if not _torch_mode("bernoulli", input):
         _check_probabilities(input)
         return _recorded(mx.random.bernoulli(input, key=_random.next_mlx_key()).astype(input.dtype))
@@ -413,8 +414,7 @@ def normal(
             f"mean and std must have one dtype, but got {mean.dtype} and {std.dtype}"
         )
     like = mean if mean_is_array else std
-    if like.dtype not in _FLOATS:
-        _checks.raise_no_kernel("normal_kernel_cpu", like.dtype)
+    _float_dtype("normal_kernel_cpu", like.dtype)
     if std_is_array:
         _checks.check_std_array(std)
     else:

@@ -366,8 +366,8 @@ def _scale(dtype: mx.Dtype, p: float, mlx_mode: bool = False) -> mx.array:
     In mlx mode ``mlx.nn.Dropout``'s factor instead, ``1 / (1 - p)`` in double rounded to
     float32 (an ulp off torch's for some p), so that after the same ``mx.random.seed`` the
     output is ``mlx.nn.Dropout``'s, bit for bit. Not rounded to ``dtype``: in float16 it can
-    overflow (p > 0.99998), and the mask's zeros
-    times inf would be NaN, where torch's noise has 0.
+    overflow (p > 0.99998), and the mask's zeros times inf would be NaN, where torch's noise
+    has 0.
     """
     if dtype == mx.float64 or mlx_mode:
         return mx.array(1 / (1 - p), _compute_dtype(dtype))

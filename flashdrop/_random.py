@@ -152,21 +152,7 @@ class TorchCPUGenerator:
     def set_state(self, data: bytes) -> None:
         """Take a state in ``torch.get_rng_state()``'s layout."""
         initial_seed, left, seeded, next_ = _TORCH_HEADER.unpack_from(data)
-        if not (1 <= left <= _MT_WORDS and seeded != 0 and next_ <= _MT_WORDS):
-            # torch's check and text; ours names the fields.
-            raise RuntimeError(
-                f"Invalid mt19937 state; the torch part of the state needs 1 <= left <= 624, "
-                f"seeded != 0 and next <= 624, but has left={left}, seeded={seeded}, "
-                f"next={next_}"
-            )
-        if not (next_ == _MT_WORDS + 1 - left or (left == 1 and next_ == 0)):
-            # torch accepts it, but its draws read word `next` and regenerate after `left`
-            # more: two counters only torch's own updates keep in step, as numpy's one does.
-            raise ValueError(
-                f"set_rng_state: a torch generator state with left={left} and next={next_} "
-                "is not one torch produces (next == 625 - left, or left == 1 and next == 0 "
-                "after seeding); flashdrop's torch mode cannot continue it"
-            )
+        _checks.check_torch_generator_state(left, seeded, next_, _MT_WORDS)
         key = np.frombuffer(data, dtype="<u8", count=_MT_WORDS, offset=_TORCH_HEADER.size)
         with self._lock:
             self._bits.state = {
@@ -266,12 +252,6 @@ _local = _Local()
 _MAIN_THREAD = threading.main_thread().ident
 
 
-def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"random mode must be one of {MODES}, but got {mode!r}")
-    return mode
-
-
 def set_rng_mode(mode: str) -> None:
     """Choose the stream every later mask is drawn from: ``"mlx"`` (default) or ``"torch"``.
 
@@ -281,7 +261,7 @@ def set_rng_mode(mode: str) -> None:
     after ``torch.manual_seed`` with the same seed, on a torch CPU build.
     """
     global _mode
-    _mode = _check_mode(mode)
+    _mode = _checks.check_rng_mode(mode, MODES)
     if _local.mode is not None:
         _local.mode = mode
 
@@ -304,7 +284,7 @@ def rng_mode(mode: str) -> Iterator[None]:
         ...     y = F.dropout(x, 0.5)   # the same bits as torch.manual_seed(0); F.dropout(x, 0.5)
     """
     previous = _local.mode
-    _local.mode = _check_mode(mode)
+    _local.mode = _checks.check_rng_mode(mode, MODES)
     try:
         yield
     finally:
@@ -391,8 +371,11 @@ def _mlx_key() -> mx.array:
     return mx.random.state[0] if stream is None else stream.key
 
 
-def _seed_mlx_key(seed: int) -> None:
-    """Set the calling thread's mlx-mode key to ``mx.random.key(seed)``."""
+def _set_mlx_key(words: np.ndarray) -> None:
+    """Set the calling thread's mlx-mode key to ``words``, a key's two uint32 (hi, lo)."""
+    hi, lo = (int(word) for word in words)
+    # MLX's key cannot be assigned; seeding with the 64-bit number (hi, lo) recreates it exactly.
+    seed = hi << 32 | lo
     stream = _current_stream()
     if stream is None:
         mx.random.seed(seed)
@@ -403,7 +386,7 @@ def _seed_mlx_key(seed: int) -> None:
 @contextmanager
 def _local_value(name: str, value: Any) -> Iterator[None]:
     """Set the calling thread's ``_local.<name>`` inside the block."""
-    previous = getattr(_local, name, None)
+    previous = getattr(_local, name)  # _Local's class attributes are the defaults
     setattr(_local, name, value)
     try:
         yield
@@ -422,8 +405,7 @@ def manual_seed(seed: int) -> None:
         seed: an integer in [-2**63, 2**64); negative seeds wrap through 2**64, as in torch.
     """
     seed = int(seed)
-    if not -(2**63) <= seed < 2**64:
-        raise ValueError("Overflow when unpacking long long")  # torch's text
+    _checks.check_seed(seed)
     seed %= 2**64
     torch_generator.manual_seed(seed)
     _thread_streams.reseed(seed)
@@ -458,9 +440,7 @@ def set_rng_state(state: mx.array) -> None:
     torch_generator.set_state(data[:_TORCH_STATE_BYTES])
     if len(data) == _TORCH_STATE_BYTES:
         return
-    hi, lo = np.frombuffer(data[_TORCH_STATE_BYTES:], dtype="<u4")
-    # MLX's key cannot be assigned; seeding with the 64-bit number (hi, lo) recreates it exactly.
-    _seed_mlx_key((int(hi) << 32) | int(lo))
+    _set_mlx_key(np.frombuffer(data[_TORCH_STATE_BYTES:], dtype="<u4"))
 
 
 @contextmanager
@@ -516,7 +496,7 @@ def check_not_tracing(what: str = "dropout", like: mx.array | None = None) -> No
         _checks.raise_torch_mode_compiled(what)
     if like is None or _evaluable(like):  # eager: nothing more to ask
         return
-    if _is_traced(like):
+    if _refused_by_eval(like):  # _is_traced(like), its _evaluable(like) already asked
         _checks.raise_torch_mode_compiled(what)
     if _local.torch_replay is None and _in_backward():
         _checks.raise_torch_mode_recomputed(what)
@@ -590,8 +570,12 @@ def _is_traced(array: mx.array) -> bool:
     tells them apart: it refuses the arrays of ``mx.compile`` and ``mx.vmap`` traces and
     evaluates those of ``mx.grad``.
     """
-    if _evaluable(array):
-        return False
+    return not _evaluable(array) and _refused_by_eval(array)
+
+
+def _refused_by_eval(array: mx.array) -> bool:
+    """For an array a transformation holds (not :func:`_evaluable`): whether ``mx.eval``
+    refuses it, as it does in ``mx.compile`` and ``mx.vmap`` traces (not in ``mx.grad``)."""
     try:
         mx.eval(array)
     except ValueError as error:
@@ -663,12 +647,7 @@ def compile(
 
         >>> step = flashdrop.compile(lambda x: model(x).sum())
     """
-    if shapeless:
-        raise ValueError(
-            "flashdrop.compile: shapeless=True cannot compile a random draw (MLX's random ops "
-            "cannot infer their output shapes in a shapeless trace: 'RandomBits cannot infer "
-            "output shapes'). Use shapeless=False: one trace per input shape."
-        )
+    _checks.check_compile_not_shapeless(shapeless)
 
     # The modules whose training flag a trace may depend on: those of the models in `inputs`
     # and `outputs`, and each flashdrop layer a trace called. A trace is kept per combination
@@ -725,8 +704,7 @@ def compile(
             return variant[1](*args, **kwargs)
         except BaseException:
             # A failed trace leaves a placeholder as MLX's key; put the key back.
-            hi, lo = np.asarray(saved, dtype=np.uint32).tolist()
-            mx.random.seed(hi << 32 | lo)
+            _set_mlx_key(np.asarray(saved, dtype=np.uint32))
             raise
 
     @functools.wraps(fn)

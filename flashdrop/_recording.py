@@ -1,11 +1,12 @@
 """Records of random draws, flashdrop's and torch's: what :mod:`flashdrop.testing` compares.
 
-A :class:`Draw` is one draw of a mask (or, on torch's side, of any other random numbers from
-torch's generator): which op drew it, the shape drawn, ``p``, the mask, the torch or MLX module
-being run and the call site. :func:`record_draws` records flashdrop's, through the one hook in
-:func:`flashdrop._random.bernoulli`; torch's are recorded by
-``flashdrop.compat.record_torch_draws``, which
-builds the same records. Nothing here imports torch.
+A :class:`Draw` is one draw of a mask, or of other random numbers (``rand``, ``randint``, ...):
+which op drew it, the shape drawn, ``p``, the mask, the torch or MLX module being run and the
+call site. :func:`record_draws` records flashdrop's, through the one hook
+:func:`flashdrop._random._record` (called by :func:`flashdrop._random.bernoulli` and by the
+draws of :mod:`flashdrop._draws`); torch's are recorded by
+``flashdrop.compat.record_torch_draws``, which builds the same records. Nothing here imports
+torch.
 """
 
 from __future__ import annotations
@@ -60,15 +61,15 @@ class Draw:
             draws its noise with the view's strides), ``shape`` is its shape in memory order,
             and ``view`` its shape.
         p: ``1 - q`` for a draw that is True with probability ``q``: the probability of dropping,
-            for dropout. ``None`` for torch's draws that are not ``bernoulli`` (``randint``, ...).
+            for dropout. ``None`` for draws that are not ``bernoulli`` (``randint``, ...).
         mode: the stream drawn from: ``"torch"`` (torch's generator, or flashdrop's torch mode)
             or ``"mlx"``.
         mask: the draw, True where kept, of ``shape``: an ``mx.array`` on flashdrop's side, a
             numpy array on torch's (``np.asarray`` gives numpy for both); ``None`` when
             ``p`` is.
         site: the call site, the first frame outside flashdrop and MLX (and torch, for
-            torch's draws); ``None`` when the
-            helpers of :mod:`flashdrop.testing` called the dropout layer or function themselves.
+            torch's draws); ``None`` when the helpers of :mod:`flashdrop.testing` called the
+            dropout layer or function themselves.
         module: the qualified name of the innermost module being run, in the outermost one being
             run (``""`` for that one itself); ``None`` outside any module.
         module_type: that module's class name.
@@ -194,7 +195,8 @@ class _Recorder:
 
 @contextmanager
 def record_draws() -> Iterator[list[Draw]]:
-    """Context manager: record every mask flashdrop draws inside the block, in order.
+    """Context manager: record every draw flashdrop makes inside the block, in order: masks,
+    and the draws of ``rand``, ``randn``, ``randint``, ... (``p=None``, no mask).
 
     Yields a list that fills with one :class:`Draw` per draw this thread makes, in either
     random mode; draws of other threads are not recorded (as

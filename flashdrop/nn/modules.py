@@ -45,10 +45,7 @@ class _Layer(mlx.nn.Module):
         object.__setattr__(self, key, value)  # an attribute, never an entry of the module
 
     def __setitem__(self, key: str, value: Any) -> None:
-        raise TypeError(
-            f"{type(self).__name__} holds no MLX parameters: layer[{key!r}] = ... would make "
-            f"one; set an attribute instead (layer.{key} = ...), which stays a plain attribute"
-        )
+        _checks.raise_layer_item(type(self).__name__, key)
 
     def train(self, mode: bool = True) -> "_Layer":
         """Set training mode (``mode=True``) or evaluation mode, as torch: ``mode`` must be a
