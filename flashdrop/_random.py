@@ -592,6 +592,16 @@ def note_training_flag(module: Any) -> None:
         _local.trace_modules.append(module)
 
 
+def _add_new(modules: list[Any], more: Iterable[Any]) -> None:
+    """Append to ``modules`` those of ``more`` it does not hold (modules are dicts, unhashable:
+    compared by identity)."""
+    known = {id(m) for m in modules}
+    for module in more:
+        if id(module) not in known:
+            known.add(id(module))
+            modules.append(module)
+
+
 def _modules_in(tree: Any) -> list[Any]:
     """Every ``mlx.nn.Module`` in a tree of lists, tuples and dicts, and their submodules
     (``model.state`` is the model itself)."""
@@ -652,7 +662,8 @@ def compile(
     # The modules whose training flag a trace may depend on: those of the models in `inputs`
     # and `outputs`, and each flashdrop layer a trace called. A trace is kept per combination
     # of their flags, as torch.compile retraces when a module's training flag changes.
-    modules = _modules_in([inputs, outputs])
+    modules: list[Any] = []
+    _add_new(modules, _modules_in([inputs, outputs]))  # inputs and outputs often hold one model
 
     def run(*args: Any, **kwargs: Any) -> Any:
         depth, noted = _local.tracing, _local.trace_modules
@@ -662,11 +673,7 @@ def compile(
             return fn(*args, **kwargs)
         finally:
             _local.tracing, _local.trace_modules = depth, noted
-            known = {id(m) for m in modules}  # modules are dicts: unhashable
-            for module in found:
-                if id(module) not in known:
-                    known.add(id(module))
-                    modules.append(module)
+            _add_new(modules, found)
 
     def traced_global(*args: Any, **kwargs: Any) -> Any:
         # After mx.disable_compile() this runs eagerly: then nothing is traced.
@@ -718,6 +725,8 @@ def compile(
         out = call(variant, args, kwargs)
         if len(modules) > known:  # the trace met layers: its flags are theirs now, too
             variants[flags()] = variants.pop(key)
+        if _local.trace_modules is not None:  # called inside another compile's trace
+            _local.trace_modules.extend(modules)
         return out
 
     return compiled

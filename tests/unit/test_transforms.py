@@ -378,6 +378,19 @@ def test_compiled_function_follows_train_and_eval(dropout, in_inputs):
     assert traces == [True, False]  # one trace per mode, each reused
 
 
+def test_compiled_function_inside_a_compiled_function_follows_eval():
+    # The outer trace inlines the inner one: it depends on the inner function's layers too,
+    # also when the inner function was traced before the outer one.
+    model = small_model(nn.Dropout(0.5))
+    inner = flashdrop.compile(lambda x: model(x))
+    outer = flashdrop.compile(lambda x: inner(x) + 0)
+    x = mx.ones((2, 8))
+    inner(x)
+    outer(x)
+    model.eval()
+    assert mx.array_equal(outer(x), model(x))
+
+
 # --- many shapes ---------------------------------------------------------------------------------
 
 
