@@ -15,7 +15,7 @@ import math
 
 import mlx.core as mx
 
-from flashdrop import _dropout, _random
+from flashdrop import _dtypes, _random
 
 
 def scale_of(head_dim: int, scale: float | None) -> float:
@@ -49,7 +49,7 @@ def scores(
     ``q @ k^T``, the mask added (a bool mask as 0 / -inf), then a softmax that gives 0 on rows
     where every score is -inf. ``key`` has its heads expanded already.
     """
-    dtype = _dropout._compute_dtype(query.dtype)  # float16 and bfloat16 in float32, as torch
+    dtype = _dtypes.compute_dtype(query.dtype)  # float16 and bfloat16 in float32, as torch
     factor = math.sqrt(abs(scale_of(query.shape[-1], scale)))
     q_factor = mx.array(-factor if scale is not None and scale < 0 else factor, dtype)
     q = query.astype(dtype) * q_factor
@@ -103,7 +103,7 @@ def _softmax_float64_vjp(primals: tuple, cotangent: mx.array, output: mx.array) 
 
 # Traced per (shape, dtype), the selects fused around MLX's softmax; the traces kept are
 # bounded, so that many sequence lengths do not pile them up.
-_safe_softmax_compiled = _dropout._CompiledPerShape(safe_softmax, safe_softmax, mx.compile)
+_safe_softmax_compiled = _random.CompiledPerShape(safe_softmax, safe_softmax, mx.compile)
 
 
 def weighted_sum(weights: mx.array, value: mx.array, dtype: mx.Dtype) -> mx.array:

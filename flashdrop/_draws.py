@@ -3,7 +3,7 @@
 
 Each draws from the current random mode's stream (see :mod:`flashdrop._random`): in ``"torch"``
 mode the very values torch 2.13's CPU kernels return after the same ``manual_seed``, leaving the
-generator where torch leaves it (:mod:`flashdrop._torch_kernels` holds the recipes); in
+generator where torch leaves it (:mod:`flashdrop._random.torch_cpu.kernels` holds the recipes); in
 ``"mlx"`` mode ``mx.random``'s draws of the same shapes, dtypes and ranges.
 """
 
@@ -12,13 +12,9 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
-from flashdrop import _checks, _random
-from flashdrop import _torch_kernels as kernels
-from flashdrop._dropout import _FLOATING
+from flashdrop import _checks, _dtypes, _random
+from flashdrop._random import torch_kernels as kernels
 
-_DEFAULT_FLOAT = mx.float32  # torch.get_default_dtype()
-_INTS = (mx.bool_, mx.uint8, mx.int8, mx.int16, mx.int32, mx.int64)
-_DIGITS = {mx.float16: 11, mx.bfloat16: 8, mx.float32: 24, mx.float64: 53}
 # torch's keywords each function takes, honoured at their defaults only
 _FACTORY = ("generator", "out", "layout", "device", "requires_grad", "pin_memory")
 _LIKE = ("generator", "layout", "device", "requires_grad", "pin_memory", "memory_format")
@@ -45,16 +41,15 @@ def _from_compute(values: np.ndarray, dtype: mx.Dtype, shape: tuple[int, ...]) -
 
 def _recorded(out: mx.array) -> mx.array:
     """Report a draw that is not a mask to :func:`flashdrop.testing.record_draws`, if it records."""
-    if _random._recorders:
-        _random._record(out.shape, None, None)
+    _random.report_draw(out.shape, None, None)
     return out
 
 
 def _float_dtype(kernel: str, dtype: mx.Dtype | None) -> mx.Dtype:
     """``dtype`` (``None``: torch's default float dtype) if a float kernel takes it, else
     torch's ``NotImplementedError`` naming ``kernel``."""
-    dtype = _DEFAULT_FLOAT if dtype is None else dtype
-    if dtype not in _FLOATING:
+    dtype = _dtypes.DEFAULT_FLOAT if dtype is None else dtype
+    if dtype not in _dtypes.FLOATING:
         _checks.raise_no_kernel(kernel, dtype)
     return dtype
 
@@ -219,13 +214,13 @@ def _randint(
 ) -> mx.array:
     _checks.check_int64(low, high)
     _checks.check_from_to(low, high)
-    if dtype in _FLOATING:
+    if dtype in _dtypes.FLOATING:
         if dtype == mx.float16:
             _checks.check_half_bounds(low, high)
         low, high = _update_from(low, dtype), _update_to(high, dtype)
         _checks.check_from_to_in_dtype(low, high)
-        _checks.warn_float_bounds(low, high, dtype, _DIGITS[dtype])
-    elif dtype in _INTS:
+        _checks.warn_float_bounds(low, high, dtype, _dtypes.DIGITS[dtype])
+    elif dtype in _dtypes.INTS:
         _checks.check_int_bounds(low, high, dtype)
     else:
         _checks.raise_unsupported_dtype("randint", dtype)
@@ -235,7 +230,7 @@ def _randint(
     count = int(np.prod(shape, dtype=np.int64))
     with _random.torch_generator.stream() as stream:
         values, offset = kernels.randint(stream, count, low, high)
-    if dtype in _FLOATING:  # exact: below 2**53
+    if dtype in _dtypes.FLOATING:  # exact: below 2**53
         values = values.astype(np.int64) + offset
         return _recorded(_from_compute(values.astype(np.float64), dtype, shape))
     out = mx.array(values.reshape(shape)).astype(mx.int64)
@@ -261,7 +256,7 @@ def _update_from(low: int, dtype: mx.Dtype) -> int:
     """ATen's ``update_from``: a ``low`` the dtype rounds down past moves up to one it holds."""
     rounded = _in_dtype(low + 1, dtype)
     if rounded < low:
-        return rounded + (1 << (abs(low + 1).bit_length() - 1 - _DIGITS[dtype] + 1))
+        return rounded + (1 << (abs(low + 1).bit_length() - 1 - _dtypes.DIGITS[dtype] + 1))
     return low
 
 
@@ -269,7 +264,7 @@ def _update_to(high: int, dtype: mx.Dtype) -> int:
     """ATen's ``update_to``: a ``high`` the dtype rounds up past moves down to one it holds."""
     rounded = _in_dtype(high - 1, dtype)
     if rounded >= high:
-        return rounded - (1 << (abs(high - 1).bit_length() - 1 - _DIGITS[dtype] + 1))
+        return rounded - (1 << (abs(high - 1).bit_length() - 1 - _dtypes.DIGITS[dtype] + 1))
     return high
 
 
@@ -357,9 +352,9 @@ def bernoulli(input: mx.array, p: float | None = None, **options: Any) -> mx.arr
     bad = np.flatnonzero(~((flat >= 0) & (flat <= 1)))
     with _random.torch_generator.stream() as stream:
         if bad.size:  # torch draws the elements before the first bad one, then raises
-            kernels.bernoulli(stream, flat[: bad[0]])
+            kernels.bernoulli_tensor(stream, flat[: bad[0]])
             _checks.raise_probability_out_of_range()
-        keep = kernels.bernoulli(stream, flat)
+        keep = kernels.bernoulli_tensor(stream, flat)
     return _recorded(mx.array(keep.reshape(input.shape)).astype(input.dtype))
 
 

@@ -9,16 +9,13 @@ inputs) and call this.
 
 import functools
 import math
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import mlx.core as mx
 
-from flashdrop import _checks, _random
+from flashdrop import _checks, _dtypes, _random
 
-# The floating dtypes: drawn and scaled (every other dtype fails one of torch's checks).
-_FLOATING = frozenset((mx.float16, mx.bfloat16, mx.float32, mx.float64))
 # SELU's scale * alpha: alpha dropout sets dropped activations to -A before its affine correction.
 _ALPHA = 1.7580993408473766
 
@@ -138,7 +135,7 @@ def _block_normalizer(kept: mx.array, numel: int, eps: float, dtype: mx.Dtype) -
     """torch's ``noise.numel() / (eps + noise.sum())`` for ``kept`` ones in ``noise``: the sum
     (exact: a count) in the dtype, plus a scalar, then ``int / tensor``, which torch computes as
     ``tensor.reciprocal() * int``; each op computed in float32 (float64) and rounded."""
-    compute = _compute_dtype(dtype)
+    compute = _dtypes.compute_dtype(dtype)
     total = _round(kept, dtype).astype(compute) + _round(eps, dtype).astype(compute)
     reciprocal = mx.array(1, compute) / total.astype(dtype).astype(compute)
     return _round(reciprocal.astype(dtype).astype(compute) * numel, dtype)
@@ -154,7 +151,7 @@ def _masked(
 ) -> mx.array:
     """Draw the keep mask (probability 1 - p) and apply the formula, with torch's dtype errors."""
     dtype = input.dtype
-    if dtype not in _FLOATING:  # one test for the common case: a float input passes both
+    if dtype not in _dtypes.FLOATING:  # one test for the common case: a float input passes both
         _checks.check_can_draw(dtype)
         if alpha or scale:
             # torch fails only after drawing the mask: draw it too, so the streams stay in step.
@@ -169,14 +166,14 @@ def _masked(
     if not mlx_mode:
         # torch's stream is drawn on the host; the formula compiles with the mask as an input.
         keep = _random.bernoulli(noise_shape, 1 - p, like=input)
-        return (_apply_compiled if _in_main_stream() else _apply)(input, keep, constants)
+        return (_apply_compiled if _random.in_main_stream() else _apply)(input, keep, constants)
     q = _keep_probability(p)
     if noise_shape != input.shape:
         # Per-channel noise: made once per channel, then broadcast by one plain multiply (fused
         # into one graph, the select would run once per element: measured 1.05-1.5x slower).
         return _draw_and_apply(input, noise_shape, q, constants)
     # Element dropout: MLX's draw and the formula in one compiled graph, for repeated shapes.
-    compiled = _draw_and_apply_compiled if _in_main_stream() else _draw_and_apply
+    compiled = _draw_and_apply_compiled if _random.in_main_stream() else _draw_and_apply
     return compiled(input, noise_shape, q, constants)
 
 
@@ -209,57 +206,6 @@ def _apply(
     return input * noise + mx.where(keep, shift_kept, shift_dropped)
 
 
-class _CompiledPerShape:
-    """``fused`` compiled, one trace per signature (the input's shape and dtype), at most
-    ``traces`` kept: the least recently used is dropped (deleting a compiled function frees its
-    trace), so that many input shapes (variable sequence lengths) do not pile up traces.
-
-    A signature is compiled from its second call on; its first call runs ``fallback`` (the same
-    bits, no trace), so that shapes seen once cost no trace. The last ``16 * traces``
-    signatures called once are remembered. When a trace is dropped before it served
-    ``pays_off`` calls, shapes come and go faster than traces pay off: from then on no new
-    signature is compiled (those compiled stay in use).
-    """
-
-    def __init__(
-        self,
-        fused: Callable[..., mx.array],
-        fallback: Callable[..., mx.array],
-        compile: Callable,
-        traces: int = 256,
-        pays_off: int = 8,
-    ) -> None:
-        self.fused, self.fallback, self.compile = fused, fallback, compile
-        self.traces, self.seen_limit, self.pays_off = traces, 16 * traces, pays_off
-        self.compiled: OrderedDict[tuple, list] = OrderedDict()  # [compiled fn, calls served]
-        self.seen: OrderedDict[tuple, None] = OrderedDict()
-        self.compiling = True
-
-    def __call__(self, input: mx.array, *args: Any) -> mx.array:
-        # The other arrays' shapes follow from the input's (element dropout: the noise shape is
-        # the input's, q is 0-d); alpha dropout has three constants, the others one. A
-        # function of the input alone (attention's softmax) has no other arguments.
-        signature = (input.shape, input.dtype, len(args[-1]) if args else 0)
-        entry = self.compiled.get(signature)
-        if entry is not None:
-            self.compiled.move_to_end(signature)
-            entry[1] += 1
-            return entry[0](input, *args)
-        if not self.compiling:
-            return self.fallback(input, *args)
-        if signature not in self.seen:
-            self.seen[signature] = None
-            if len(self.seen) > self.seen_limit:
-                self.seen.popitem(last=False)
-            return self.fallback(input, *args)
-        del self.seen[signature]
-        entry = self.compiled[signature] = [self.compile(self.fused), 1]
-        if len(self.compiled) > self.traces:
-            _, (_, served) = self.compiled.popitem(last=False)
-            self.compiling = served >= self.pays_off
-        return entry[0](input, *args)
-
-
 def _select(input: mx.array, keep: mx.array, constants: tuple[mx.array, ...]) -> mx.array:
     """:func:`_apply` with the select, for a mask drawn in mlx mode."""
     return _apply(input, keep, constants, select=True)
@@ -288,17 +234,9 @@ def _draw_and_scale(
 # The draw fused with the formula is traced per shape (random ops cannot be traced shapeless),
 # the random state threaded through, so that every call draws afresh; a shape's first call
 # runs uncompiled.
-_draw_and_apply_compiled = _CompiledPerShape(_draw_and_apply, _draw_and_scale, _random.compile)
-
-
-def _in_main_stream() -> bool:
-    """Whether draws come from ``mx.random.state`` (the main thread, no checkpoint replay).
-
-    Only then are the compiled functions used: a function compiled in one thread and run in
-    another can make MLX abort at exit, and a replay's keys are explicit. Elsewhere the same
-    formulas run uncompiled, with the same bits.
-    """
-    return _random._current_stream() is None
+_draw_and_apply_compiled = _random.CompiledPerShape(
+    _draw_and_apply, _draw_and_scale, _random.compile
+)
 
 
 def _feature_noise_shape(input: mx.array, batched: bool, channel_dim: int) -> tuple[int, ...]:
@@ -343,14 +281,9 @@ def _constant(fn: Callable[..., Any]) -> Callable[..., Any]:
     return cached
 
 
-def _compute_dtype(dtype: mx.Dtype) -> mx.Dtype:
-    """The dtype torch computes a ``dtype`` op in: float64 for float64, else float32."""
-    return mx.float64 if dtype == mx.float64 else mx.float32
-
-
 def _round(value: float | mx.array, dtype: mx.Dtype) -> mx.array:
     """``value`` as float32 (float64 for float64), rounded once to ``dtype``."""
-    return mx.array(value, _compute_dtype(dtype)).astype(dtype)
+    return mx.array(value, _dtypes.compute_dtype(dtype)).astype(dtype)
 
 
 @_constant
@@ -370,7 +303,7 @@ def _scale(dtype: mx.Dtype, p: float, mlx_mode: bool = False) -> mx.array:
     has 0.
     """
     if dtype == mx.float64 or mlx_mode:
-        return mx.array(1 / (1 - p), _compute_dtype(dtype))
+        return mx.array(1 / (1 - p), _dtypes.compute_dtype(dtype))
     return mx.array(1, mx.float32) / mx.array(1 - p, mx.float32)
 
 

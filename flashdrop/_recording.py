@@ -3,8 +3,8 @@
 A :class:`Draw` is one draw of a mask, or of other random numbers (``rand``, ``randint``, ...):
 which op drew it, the shape drawn, ``p``, the mask, the torch or MLX module being run and the
 call site. :func:`record_draws` records flashdrop's, through the one hook
-:func:`flashdrop._random._record` (called by :func:`flashdrop._random.bernoulli` and by the
-draws of :mod:`flashdrop._draws`); torch's are recorded by
+:func:`flashdrop._random.recording` (every draw of :func:`flashdrop._random.bernoulli` and of
+:mod:`flashdrop._draws` is reported to it); torch's are recorded by
 ``flashdrop.compat.record_torch_draws``, which builds the same records. Nothing here imports
 torch.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,14 +23,25 @@ import mlx.core as mx
 import mlx.nn
 import numpy as np
 
-import flashdrop
 from flashdrop import _random
 
-_FLASHDROP_DIR = os.path.dirname(os.path.abspath(flashdrop.__file__)) + os.sep
+# This file's folder, flashdrop's (read here: importing the package flashdrop would import its
+# face, which imports compat, which imports this module).
+_FLASHDROP_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _MLX_DIR = os.path.dirname(os.path.dirname(os.path.abspath(mlx.nn.__file__))) + os.sep
-_TESTING = os.path.join(_FLASHDROP_DIR, "testing.py")
-_FUNCTIONAL = os.path.join(_FLASHDROP_DIR, "nn", "functional.py")
-_RANDOM = os.path.join(_FLASHDROP_DIR, "_random.py")
+
+
+def _module_files(*parts: str) -> tuple[str, str]:
+    """The file of flashdrop's module ``parts`` (``("nn", "functional")``), whether the module
+    is a file or a package: ``(".../nn/functional.py", ".../nn/functional/")``, to be matched
+    by ``str.startswith``."""
+    path = os.path.join(_FLASHDROP_DIR, *parts)
+    return path + ".py", path + os.sep
+
+
+_TESTING = _module_files("testing")
+_FUNCTIONAL = _module_files("nn", "functional")
+_RANDOM = _module_files("_random")
 
 
 @dataclass(frozen=True)
@@ -135,7 +145,7 @@ def call_site(*skip: str) -> CallSite | None:
     dirs = (_FLASHDROP_DIR, _MLX_DIR, *skip)  # flashdrop.compat lies inside flashdrop
     while frame is not None:
         file = os.path.abspath(frame.f_code.co_filename)
-        if file == _TESTING:
+        if file.startswith(_TESTING):
             return None
         if not file.startswith(dirs):
             return CallSite(file, frame.f_lineno, frame.f_code.co_name)
@@ -165,16 +175,18 @@ class _Recorder:
         # else _random's that drew it.
         functional = caller = drawer = None
         modules: list[mlx.nn.Module] = []  # innermost first
-        frame: FrameType | None = sys._getframe(1)
+        # Frame 1 is the hook's report (flashdrop._random's report_draw): the draw's frames
+        # start above it.
+        frame: FrameType | None = sys._getframe(2)
         while frame is not None:
             code, file = frame.f_code, frame.f_code.co_filename
             method = code.co_varnames[:1] == ("self",)
             if not method and not code.co_name.startswith("_"):
-                if file == _FUNCTIONAL:
+                if file.startswith(_FUNCTIONAL):
                     functional = code.co_name
-                elif file == _RANDOM:
+                elif file.startswith(_RANDOM):
                     drawer = drawer or code.co_name
-                elif file.startswith(_FLASHDROP_DIR) and file != _TESTING:
+                elif file.startswith(_FLASHDROP_DIR) and not file.startswith(_TESTING):
                     caller = caller or code.co_name
             if method:
                 module = frame.f_locals.get("self")
@@ -216,10 +228,5 @@ def record_draws() -> Iterator[list[Draw]]:
         ('dropout2d', (2, 3, 1, 1))
     """
     draws: list[Draw] = []
-    recorder = _Recorder(draws)
-    entry = (threading.get_ident(), recorder)
-    _random._recorders.append(entry)
-    try:
+    with _random.recording(_Recorder(draws)):
         yield draws
-    finally:
-        _random._recorders.remove(entry)

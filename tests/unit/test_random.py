@@ -11,6 +11,7 @@ import pytest
 import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import _random
+from flashdrop._random.torch_cpu import kernels
 
 MODES = ["mlx", "torch"]
 
@@ -116,14 +117,15 @@ def test_torch_stream_is_the_standard_mt19937():
 def test_torch_stream_keeps_where_53_bit_integer_is_below_threshold(q):
     """torch's bernoulli_: k = (r1 & 0x1FFFFF) << 32 | r2; keep iff k * 2**-53 < q.
     Checked with Python integers over more than one chunk."""
-    count = _random._CHUNK + 1000
+    count = kernels.CHUNK + 1000
     words = _random.TorchCPUGenerator(99)._bits.random_raw(2 * count)
     k = [
         ((int(r1) & 0x1FFFFF) << 32) | int(r2)
         for r1, r2 in zip(words[0::2], words[1::2], strict=True)
     ]
     expected = np.array([ki * 2.0**-53 < q for ki in k])
-    assert np.array_equal(_random.TorchCPUGenerator(99).bernoulli(count, q), expected)
+    with _random.TorchCPUGenerator(99).stream() as stream:
+        assert np.array_equal(kernels.bernoulli_scalar(stream, count, q), expected)
 
 
 def test_rng_mode_switches_and_restores():

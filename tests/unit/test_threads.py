@@ -29,7 +29,7 @@ import pytest
 import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import nn
-from flashdrop._random import TorchCPUGenerator
+from flashdrop._random import TorchCPUGenerator, torch_kernels
 
 THREADS, CALLS = 4, 6
 # Several of the generator's 64k-element pieces per call: without the lock, a call's pieces
@@ -40,6 +40,12 @@ SEED = 2024
 TORCH_STATE_BYTES = 5056  # flashdrop.get_rng_state()'s torch part, then MLX's key
 
 
+def keep_mask(generator: TorchCPUGenerator) -> np.ndarray:
+    """One dropout mask of COUNT elements, drawn as flashdrop's torch mode draws it."""
+    with generator.stream() as stream:
+        return torch_kernels.bernoulli_scalar(stream, COUNT, 1 - P)
+
+
 class GeneratorUnderTest:
     """A TorchCPUGenerator used directly."""
 
@@ -47,7 +53,7 @@ class GeneratorUnderTest:
         self.generator = TorchCPUGenerator(SEED)
 
     def draw(self, thread: int) -> np.ndarray:
-        return self.generator.bernoulli(COUNT, 1 - P)
+        return keep_mask(self.generator)
 
     def state(self) -> bytes:
         return self.generator.get_state()
@@ -104,7 +110,7 @@ def serial_path(blocks: int) -> tuple[list[bytes], list[bytes]]:
     generator = TorchCPUGenerator(SEED)
     masks, states = [], [generator.get_state()]
     for _ in range(blocks):
-        masks.append(np.packbits(generator.bernoulli(COUNT, 1 - P)).tobytes())
+        masks.append(np.packbits(keep_mask(generator)).tobytes())
         states.append(generator.get_state())
     assert len(set(masks)) == blocks, "each block of the serial path tells its position"
     return masks, states

@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from flashdrop import _torch_kernels as kernels
+from flashdrop._random.torch_cpu import avx2, fma, kernels
 
 
 def nearest_float32(value: Fraction) -> np.float32:
@@ -32,7 +32,7 @@ def test_fma32_rounds_once():
     c[:1000] = -(a[:1000].astype(np.float64) * b[:1000]).astype(np.float32)
     a[1000:1500], b[1000:1500] = np.float32(1 + 2**-12), np.float32(1 + 2**-12)
     c[1000:1500] = np.float32(2**-24) * rng.integers(-8, 8, 500).astype(np.float32)
-    got = kernels.fma32(a, b, c)
+    got = fma.fma32(a, b, c)
     for x, y, z, r in zip(a, b, c, got, strict=True):
         exact = Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z))
         assert r == nearest_float32(exact)
@@ -44,7 +44,7 @@ def test_fma64_rounds_once(scale):
     a, b = rng.standard_normal(3000) * scale, rng.standard_normal(3000)
     c = rng.standard_normal(3000) * scale
     c[:1000] = -a[:1000] * b[:1000]  # heavy cancellation
-    got = kernels.fma64(a, b, c)
+    got = fma.fma64(a, b, c)
     for x, y, z, r in zip(a, b, c, got, strict=True):
         assert r == float(Fraction(x) * Fraction(y) + Fraction(z))  # float(): correctly rounded
 
@@ -91,16 +91,16 @@ def test_log_and_sincos_need_no_double_rounding_check():
     """randn's float32 path computes avx_mathfun's log of ``1 - u`` and sincos of ``2 pi u``
     with fused multiply-adds that skip fma32's test for a double rounding; ``u`` takes 2**24
     values, and for every one of them the results are fma32's: a proof by exhaustion."""
-    unchecked = kernels._fma32_unchecked
+    unchecked = fma.fma32_unchecked
     for u in _every_uniform_float():
         v = np.float32(1) - u
-        fast = kernels._log_ps(v, unchecked)
-        exact = kernels._log_ps(v, kernels.fma32)
+        fast = avx2._log_ps(v, unchecked)
+        exact = avx2._log_ps(v, fma.fma32)
         assert np.array_equal(fast.view(np.uint32), exact.view(np.uint32))
-        theta = kernels._TWO_PI * u
+        theta = avx2._TWO_PI * u
         for fast, exact in zip(
-            kernels._sincos_ps(theta, unchecked),
-            kernels._sincos_ps(theta, kernels.fma32),
+            avx2._sincos_ps(theta, unchecked),
+            avx2._sincos_ps(theta, fma.fma32),
             strict=True,
         ):
             assert np.array_equal(fast.view(np.uint32), exact.view(np.uint32))
@@ -112,8 +112,8 @@ def test_the_unchecked_fma_can_differ_elsewhere():
     # a * b = 1 + 2**-11 + 2**-24, halfway between two float32; c tips it up, but not in float64.
     a = b = np.array([1 + 2.0**-12], np.float32)
     c = np.array([2.0**-80], np.float32)
-    assert kernels.fma32(a, b, c)[0] == np.float32(1 + 2.0**-11 + 2.0**-23)
-    assert kernels._fma32_unchecked(a, b, c)[0] == np.float32(1 + 2.0**-11)
+    assert fma.fma32(a, b, c)[0] == np.float32(1 + 2.0**-11 + 2.0**-23)
+    assert fma.fma32_unchecked(a, b, c)[0] == np.float32(1 + 2.0**-11)
 
 
 def test_randn_of_a_zero_uniform_is_plus_zero():
@@ -122,10 +122,10 @@ def test_randn_of_a_zero_uniform_is_plus_zero():
     u = np.full((1, 16), 0.25, np.float32)
     u[0, 0], u[0, 8] = 0, 0.1  # lane 0: radius -0.0, theta 0.2 pi (cos, sin > 0)
     for out in (
-        kernels._fill16_avx2(u, np.float32(0), np.float32(1)),
+        avx2.fill16_avx2(u, np.float32(0), np.float32(1)),
         kernels._fill16_libm(u.astype(np.float64), 0.0, 1.0),
     ):
         assert out[0, 0] == 0 and not np.signbit(out[0, 0])
         assert out[0, 8] == 0 and not np.signbit(out[0, 8])
     minus_zero = np.array([-0.0], np.float32)
-    assert not np.signbit(kernels.fma32(minus_zero, np.float32(1), np.float32(0))[0])
+    assert not np.signbit(fma.fma32(minus_zero, np.float32(1), np.float32(0))[0])

@@ -8,7 +8,7 @@ import pytest
 
 import flashdrop
 import flashdrop.nn.functional as F
-from flashdrop import _attention, _dropout, nn
+from flashdrop import _attention, _dropout, _random, nn
 
 MODES = ["mlx", "torch"]
 
@@ -394,8 +394,8 @@ def test_compiled_function_inside_a_compiled_function_follows_eval():
 # --- many shapes ---------------------------------------------------------------------------------
 
 
-def per_shape_cache(monkeypatch, **kwargs) -> _dropout._CompiledPerShape:
-    cache = _dropout._CompiledPerShape(
+def per_shape_cache(monkeypatch, **kwargs) -> _random.CompiledPerShape:
+    cache = _random.CompiledPerShape(
         _dropout._draw_and_apply, _dropout._draw_and_scale, flashdrop.compile, **kwargs
     )
     monkeypatch.setattr(_dropout, "_draw_and_apply_compiled", cache)

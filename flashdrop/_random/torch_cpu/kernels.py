@@ -1,6 +1,8 @@
-"""torch 2.13's CPU random kernels, emulated with numpy on the words of flashdrop's torch stream.
+"""torch 2.13's CPU random kernels on x86-64, emulated with numpy on the words of flashdrop's
+torch stream.
 
-Each function takes a :class:`flashdrop._random.TorchStream` (the generator's lock held) and
+Each function takes a :class:`~flashdrop._random.torch_cpu.generator.TorchStream` (the
+generator's lock held) and
 returns a numpy array holding exactly the values torch's kernel computes, in torch's compute
 dtype (float32 for float32, float16 and bfloat16; float64 for float64); the caller rounds them
 to the output dtype. The recipes, read from ATen (``core/DistributionsHelper.h``,
@@ -8,6 +10,8 @@ to the output dtype. The recipes, read from ATen (``core/DistributionsHelper.h``
 ``native/cpu/avx_mathfun.h``, ``native/TensorFactories.cpp``) and checked bit for bit against
 torch 2.13 on x86-64 (tests/parity/test_draws_parity.py):
 
+- bernoulli with a scalar ``p`` (dropout's draw): two words per element (see
+  :func:`bernoulli_scalar`); with a tensor of probabilities, a uniform per element.
 - uniform: float types take one word ``w``, ``(w & 0xFFFFFF) * 2**-24``; float64 one
   ``random64()``, ``(r & (2**53 - 1)) * 2**-53``.
 - normal, fewer than 16 elements: a scalar Box-Muller in double (``u1``, ``u2`` uniform doubles,
@@ -17,7 +21,7 @@ torch 2.13 on x86-64 (tests/parity/test_draws_parity.py):
 - normal, 16 elements or more: uniforms for the whole buffer, Box-Muller over each block of 16
   (pairs ``j``, ``j + 8``), and, when the size is not a multiple of 16, 16 fresh uniforms for the
   last 16 outputs. float32 (and float16 / bfloat16, which skip the uniforms of the partial
-  block) runs avx_mathfun's polynomial ``log256_ps`` / ``sincos256_ps`` with the FMA
+  block) runs avx_mathfun's polynomial (:mod:`.avx2`) ``log256_ps`` / ``sincos256_ps`` with the FMA
   contractions of torch's x86-64 build; float64 calls libm (``math``, the same C library torch
   calls).
 - integers: ``w % range + low`` with one word while ``range < 2**28``, one ``random64()`` from
@@ -30,7 +34,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from flashdrop._random import TorchStream
+from flashdrop._random.torch_cpu.avx2 import fill16_avx2
+from flashdrop._random.torch_cpu.fma import fma64
+from flashdrop._random.torch_cpu.generator import TorchStream
 
 _F32 = np.float32
 _U24 = _F32(2.0**-24)
@@ -39,6 +45,9 @@ _LOW_24 = np.uint32(0xFFFFFF)
 _LOW_53 = np.uint64((1 << 53) - 1)
 _BLOCK = 16  # torch's vectorised normal path works in blocks of 16 from this size on
 _ROWS = 8192  # blocks of 16 transformed at once
+# bernoulli_scalar draws in pieces this many elements long (a pair of words each): they stay in
+# the CPU's caches.
+CHUNK = 1 << 16
 
 
 def uniform_float(stream: TorchStream, count: int) -> np.ndarray:
@@ -142,7 +151,24 @@ def _stable_argsort(keys: np.ndarray) -> np.ndarray:
     return order[np.argsort(high[order], kind="stable")]
 
 
-def bernoulli(stream: TorchStream, probs: np.ndarray) -> np.ndarray:
+def bernoulli_scalar(stream: TorchStream, count: int, q: float) -> np.ndarray:
+    """torch's ``bernoulli_(q)`` with a scalar probability, dropout's draw: ``count`` bools, True
+    where kept.
+
+    Two words per element, ``r1`` then ``r2``, form the 53-bit integer
+    ``k = (r1 & 0x1FFFFF) << 32 | r2``, and the element is kept when ``k * 2**-53 < q``, that is
+    when ``k < ceil(q * 2**53)``: exactly, with no rounding.
+    """
+    threshold = math.ceil(q * 2.0**53)  # exact: scaling by a power of two, then an integer
+    keep = np.empty(count, dtype=bool)
+    for start in range(0, count, CHUNK):
+        k = stream.pairs(min(CHUNK, count - start))
+        k &= _LOW_53  # k = (r1 & 0x1FFFFF) << 32 | r2, compared in one 64-bit op
+        np.less(k, threshold, out=keep[start : start + len(k)])
+    return keep
+
+
+def bernoulli_tensor(stream: TorchStream, probs: np.ndarray) -> np.ndarray:
     """torch's ``bernoulli_(p)`` with a tensor of probabilities: a bool per element.
 
     float64 probabilities compare a uniform double, the others a uniform float with ``p`` as
@@ -171,7 +197,7 @@ def normal(stream: TorchStream, count: int, kind: str, mean: float, std: float) 
         # float16/bfloat16 draw uniforms for the whole blocks only; float32 for every element.
         data = uniform_float(stream, whole if kind == "half" else count)
         data = np.concatenate([data, np.zeros(count - data.size, _F32)])
-        fill = _fill16_avx2
+        fill = fill16_avx2
     mean_d, std_d = (mean, std) if kind == "float64" else (_F32(mean), _F32(std))
     blocks = data[:whole].reshape(-1, _BLOCK)  # a view: filled in place
     for start in range(0, len(blocks), _ROWS):  # in pieces that stay in the CPU's caches
@@ -226,167 +252,3 @@ def _libm(function: Callable[[float], float], x: np.ndarray) -> np.ndarray:
     """``function`` (one of ``math``'s) of every element of ``x``, in ``x``'s shape."""
     values = map(function, x.reshape(-1).tolist())
     return np.fromiter(values, np.float64, count=x.size).reshape(x.shape)
-
-
-# ---------------------------------------------------------------------------------------------
-# avx_mathfun.h's log256_ps and sincos256_ps (Cephes polynomials), lane by lane in float32, with
-# the multiply-adds torch's x86-64 build fuses (GCC's -ffp-contract=fast).
-
-_LOG_P = [
-    7.0376836292e-2,
-    -1.1514610310e-1,
-    1.1676998740e-1,
-    -1.2420140846e-1,
-    1.4249322787e-1,
-    -1.6668057665e-1,
-    2.0000714765e-1,
-    -2.4999993993e-1,
-    3.3333331174e-1,
-]
-_MIN_NORM_POS = np.array(0x00800000, np.uint32).view(_F32)
-_TWO_PI = _F32(2.0 * math.pi)
-
-
-def _log_ps(x: np.ndarray, fma: Callable[..., np.ndarray]) -> np.ndarray:
-    x = np.maximum(x, _MIN_NORM_POS)
-    bits = x.view(np.uint32)
-    exponent = (bits >> np.uint32(23)).astype(np.int32) - 0x7F
-    x = ((bits & np.uint32(0x807FFFFF)) | np.uint32(0x3F000000)).view(_F32)  # mantissa in [0.5, 1)
-    e = exponent.astype(_F32) + _F32(1)
-    small = x < _F32(0.707106781186547524)
-    kept = np.where(small, x, _F32(0))
-    x = x - _F32(1)
-    e = e - small.astype(_F32)
-    x = x + kept
-    z = x * x
-    y = np.full_like(x, _F32(_LOG_P[0]))
-    for coefficient in _LOG_P[1:]:
-        y = fma(y, x, _F32(coefficient))
-    y = y * x
-    y = fma(y, z, e * _F32(-2.12194440e-4))
-    y = fma(z, _F32(-0.5), y)
-    x = x + y
-    return fma(e, _F32(0.693359375), x)
-
-
-def _sincos_ps(theta: np.ndarray, fma: Callable[..., np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    bits = theta.view(np.uint32)
-    sign_sin = bits & np.uint32(0x80000000)
-    x = (bits & np.uint32(0x7FFFFFFF)).view(_F32)
-    j = (x * _F32(1.27323954473516)).astype(np.int32)  # cvttps: truncation
-    j = (j + 1) & ~np.int32(1)
-    y = j.astype(_F32)
-    sign_sin = sign_sin ^ ((j & 4).astype(np.uint32) << np.uint32(29))
-    sign_cos = ((~(j - 2)) & 4).astype(np.uint32) << np.uint32(29)
-    use_sin_poly = (j & 2) == 0
-    x = fma(y, _F32(-0.78515625), x)
-    x = fma(y, _F32(-2.4187564849853515625e-4), x)
-    x = fma(y, _F32(-3.77489497744594108e-8), x)
-    z = x * x
-    yc = fma(_F32(2.443315711809948e-5), z, _F32(-1.388731625493765e-3))
-    yc = fma(yc, z, _F32(4.166664568298827e-2))
-    yc = yc * z
-    yc = fma(yc, z, -(z * _F32(0.5)))
-    yc = yc + _F32(1)
-    ys = fma(_F32(-1.9515295891e-4), z, _F32(8.3321608736e-3))
-    ys = fma(ys, z, _F32(-1.6666654611e-1))
-    ys = ys * z
-    ys = fma(ys, x, x)
-    sin = np.where(use_sin_poly, ys, yc).view(np.uint32) ^ sign_sin
-    cos = np.where(use_sin_poly, yc, ys).view(np.uint32) ^ sign_cos
-    return sin.view(_F32), cos.view(_F32)
-
-
-def _fill16_avx2(u: np.ndarray, mean: np.float32, std: np.float32) -> np.ndarray:
-    """``normal_fill_16_AVX2`` on rows of 16 uniform floats."""
-    # Their inputs take 2**24 values each (u is a multiple of 2**-24): over all of them
-    # the unchecked fused multiply-adds equal fma32's (tests/unit/test_torch_kernels.py).
-    radius = np.sqrt(_F32(-2) * _log_ps(_F32(1) - u[:, :8], _fma32_unchecked))
-    sin, cos = _sincos_ps(_TWO_PI * u[:, 8:], _fma32_unchecked)
-    out = np.empty_like(u)
-    if mean == 0 and std == 1:  # fma(x, 1, 0) is x + 0: x, except that -0 becomes +0
-        np.multiply(radius, cos, out=out[:, :8])
-        np.multiply(radius, sin, out=out[:, 8:])
-        out += _F32(0)
-        return out
-    out[:, :8] = fma32(radius * cos, std, mean)
-    out[:, 8:] = fma32(radius * sin, std, mean)
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Fused multiply-adds (one rounding), which numpy lacks.
-
-
-def _round_to_odd_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a + b`` in float64 rounded to odd: the exact sum, or if inexact its neighbour with an
-    odd last bit. Rounding that once more to a format at least 2 bits narrower is correct."""
-    s = a + b
-    bb = s - a
-    err = (a - (s - bb)) + (b - bb)  # exact: a + b == s + err (TwoSum)
-    bits = s.view(np.int64)
-    fix = (err != 0) & ((bits & 1) == 0)
-    if np.any(fix):
-        away = (err > 0) == (s > 0)
-        bits = np.where(fix, np.where(away, bits + 1, bits - 1), bits)
-    return bits.view(np.float64)
-
-
-_HALF_32 = np.int64(1 << 28)  # float64's bits below float32's last, at a float32 midpoint
-_BELOW_32 = np.int64((1 << 29) - 1)
-
-
-def fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """float32 ``a * b + c`` with one rounding (``_mm256_fmadd_ps``).
-
-    The product is exact in float64 and the sum rounded once to float64; rounding that to
-    float32 is correct unless it landed exactly on a float32 midpoint (a double rounding): only
-    those elements are redone, rounding the sum to odd.
-    """
-    total = np.multiply(a, b, dtype=np.float64)  # exact: 48 bits
-    np.add(total, c, out=total)
-    midpoint = np.bitwise_and(total.view(np.int64), _BELOW_32)
-    midpoint = midpoint == _HALF_32
-    if midpoint.any():
-        product, addend = np.broadcast_arrays(
-            np.multiply(a, b, dtype=np.float64), np.asarray(c, np.float64)
-        )
-        total[midpoint] = _round_to_odd_sum(product[midpoint], addend[midpoint])
-    return total.astype(_F32)
-
-
-def _fma32_unchecked(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """:func:`fma32` without its test for a double rounding: exact where the sum of the exact
-    product and ``c`` is exact in float64 or lands on no float32 midpoint, as checked
-    exhaustively where it is used."""
-    total = np.multiply(a, b, dtype=np.float64)
-    total += c
-    return total.astype(_F32)
-
-
-_SPLIT = 134217729.0  # 2**27 + 1, Veltkamp's splitter for float64
-
-
-def fma64(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """float64 ``a * b + c`` with one rounding (C's ``fma``), for finite values far from overflow.
-
-    The product is split exactly into ``p + e`` (Dekker's TwoProduct); the sum of three is rounded
-    once with Boldo and Melquiond's round-to-odd algorithm.
-    """
-    a, b, c = (np.asarray(v, np.float64) for v in (a, b, c))
-    p = a * b
-    t = _SPLIT * a
-    a_hi = t - (t - a)
-    a_lo = a - a_hi
-    t = _SPLIT * b
-    b_hi = t - (t - b)
-    b_lo = b - b_hi
-    e = ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
-    # (uh, ul) = TwoSum(e, c); (th, tl) = TwoSum(p, uh); result = RN(th + RO(tl + ul)).
-    uh = e + c
-    bb = uh - e
-    ul = (e - (uh - bb)) + (c - bb)
-    th = p + uh
-    bb = th - p
-    tl = (p - (th - bb)) + (uh - bb)
-    return th + _round_to_odd_sum(tl, ul)
