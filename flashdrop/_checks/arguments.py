@@ -9,6 +9,9 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
+# The parser's text for an integer outside the C ``long long`` it unpacks to.
+OVERFLOW = "Overflow when unpacking long long"
+
 
 def truth(value: Any) -> bool:
     """``bool(value)``, with torch's ``RuntimeError`` for an ``mx.array`` of more than one value

@@ -9,6 +9,7 @@ import mlx.core as mx
 import numpy as np
 
 from flashdrop import _dtypes
+from flashdrop._checks.arguments import OVERFLOW
 
 
 def check_size(fn: str, size: Any) -> tuple[int, ...]:
@@ -70,7 +71,7 @@ def raise_no_kernel(kernel: str, dtype: mx.Dtype) -> None:
 def check_int64(*values: int) -> None:
     for value in values:
         if not -(2**63) <= value < 2**63:
-            raise ValueError("Overflow when unpacking long long")  # torch's text
+            raise ValueError(OVERFLOW)
 
 
 def check_from_to(low: int, high: int) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import mlx.core as mx
 
-from flashdrop._checks.arguments import typename
+from flashdrop._checks.arguments import OVERFLOW, typename
 
 
 def check_rng_state(state: Any, sizes: tuple[int, ...]) -> None:
@@ -59,7 +59,7 @@ def check_rng_mode(mode: Any, modes: tuple[str, ...]) -> str:
 def check_seed(seed: int) -> None:
     """torch's ``ValueError`` for a seed outside [-2**63, 2**64)."""
     if not -(2**63) <= seed < 2**64:
-        raise ValueError("Overflow when unpacking long long")  # torch's text
+        raise ValueError(OVERFLOW)
 
 
 def check_compile_not_shapeless(shapeless: bool) -> None:

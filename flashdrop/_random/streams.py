@@ -25,8 +25,6 @@ from flashdrop import _checks
 from flashdrop._random.torch_cpu.generator import TorchCPUGenerator
 
 MODES = ("mlx", "torch")
-
-
 _mode = "mlx"  # the process default; rng_mode() blocks override it in their own thread
 
 

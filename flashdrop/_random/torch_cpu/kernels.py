@@ -2,12 +2,12 @@
 torch stream.
 
 Each function takes a :class:`~flashdrop._random.torch_cpu.generator.TorchStream` (the
-generator's lock held) and
-returns a numpy array holding exactly the values torch's kernel computes, in torch's compute
-dtype (float32 for float32, float16 and bfloat16; float64 for float64); the caller rounds them
-to the output dtype. The recipes, read from ATen (``core/DistributionsHelper.h``,
-``core/TransformationHelper.h``, ``native/cpu/DistributionTemplates.h``,
-``native/cpu/avx_mathfun.h``, ``native/TensorFactories.cpp``) and checked bit for bit against
+generator's lock held) and returns a numpy array holding exactly the values torch's kernel
+computes, in torch's compute dtype (float32 for float32, float16 and bfloat16; float64 for
+float64); the caller rounds them to the output dtype. The recipes, read from ATen
+(``core/DistributionsHelper.h``, ``core/TransformationHelper.h``,
+``native/cpu/DistributionTemplates.h``, ``native/cpu/avx_mathfun.h``,
+``native/TensorFactories.cpp``) and checked bit for bit against
 torch 2.13 on x86-64 (tests/parity/test_draws_parity.py):
 
 - bernoulli with a scalar ``p`` (dropout's draw): two words per element (see
@@ -21,8 +21,8 @@ torch 2.13 on x86-64 (tests/parity/test_draws_parity.py):
 - normal, 16 elements or more: uniforms for the whole buffer, Box-Muller over each block of 16
   (pairs ``j``, ``j + 8``), and, when the size is not a multiple of 16, 16 fresh uniforms for the
   last 16 outputs. float32 (and float16 / bfloat16, which skip the uniforms of the partial
-  block) runs avx_mathfun's polynomial (:mod:`.avx2`) ``log256_ps`` / ``sincos256_ps`` with the FMA
-  contractions of torch's x86-64 build; float64 calls libm (``math``, the same C library torch
+  block) runs avx_mathfun's polynomial ``log256_ps`` / ``sincos256_ps`` (:mod:`.avx2`) with the
+  FMA contractions of torch's x86-64 build; float64 calls libm (``math``, the same C library torch
   calls).
 - integers: ``w % range + low`` with one word while ``range < 2**28``, one ``random64()`` from
   ``2**28`` on.
