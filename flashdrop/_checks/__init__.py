@@ -10,23 +10,20 @@ sentence of ours follows it. Each message is written once, in the room of its co
 - :mod:`~flashdrop._checks.draws`: ``rand``, ``randn``, ``randint``, ``randperm``, ...
 - :mod:`~flashdrop._checks.random_state`: modes, seeds, state, ``fork_rng``, transformations.
 
-Callers use this face (``_checks.check_p(...)``): the names say their concern, and a caller
-needs no map of the rooms.
+Other modules use this face (``_checks.check_p(...)``), which re-exports what they use: the
+names say their concern, so a caller needs no map of the rooms, and a check can move between
+rooms without touching its callers.
 """
 
 from flashdrop._checks.arguments import (
     check_array,
-    check_not_traced,
-    is_torch_tensor,
     to_bool,
     to_float,
     to_int,
     truth,
-    typename,
     vf_args,
 )
 from flashdrop._checks.attention import (
-    broadcast_shapes,
     check_gqa_heads,
     check_heads_axis,
     check_mask_shape,
@@ -98,7 +95,6 @@ from flashdrop._checks.random_state import (
 )
 
 __all__ = [
-    "broadcast_shapes",
     "check_args",
     "check_array",
     "check_bernoulli_p",
@@ -124,7 +120,6 @@ __all__ = [
     "check_locked_dropout_dims",
     "check_mask_shape",
     "check_max_pool",
-    "check_not_traced",
     "check_p",
     "check_p_is_probability",
     "check_randperm",
@@ -146,7 +141,6 @@ __all__ = [
     "check_train_mode",
     "element_dropout_args",
     "holds",
-    "is_torch_tensor",
     "raise_cannot_scale",
     "raise_layer_item",
     "raise_no_kernel",
@@ -165,7 +159,6 @@ __all__ = [
     "to_float",
     "to_int",
     "truth",
-    "typename",
     "vf_args",
     "warn_dropout2d_as_1d",
     "warn_float_bounds",
