@@ -29,7 +29,7 @@ from flashdrop import _random
 
 _FLASHDROP_DIR = os.path.dirname(os.path.abspath(flashdrop.__file__)) + os.sep
 _MLX_DIR = os.path.dirname(os.path.dirname(os.path.abspath(mlx.nn.__file__))) + os.sep
-_TESTING = os.path.join(_FLASHDROP_DIR, "testing.py")
+_TESTING = os.path.join(_FLASHDROP_DIR, "testing") + os.sep  # flashdrop.testing's package
 _FUNCTIONAL = os.path.join(_FLASHDROP_DIR, "nn", "functional.py")
 _RANDOM = os.path.join(_FLASHDROP_DIR, "_random.py")
 
@@ -135,7 +135,7 @@ def call_site(*skip: str) -> CallSite | None:
     dirs = (_FLASHDROP_DIR, _MLX_DIR, *skip)  # flashdrop.compat lies inside flashdrop
     while frame is not None:
         file = os.path.abspath(frame.f_code.co_filename)
-        if file == _TESTING:
+        if file.startswith(_TESTING):
             return None
         if not file.startswith(dirs):
             return CallSite(file, frame.f_lineno, frame.f_code.co_name)
@@ -174,7 +174,7 @@ class _Recorder:
                     functional = code.co_name
                 elif file == _RANDOM:
                     drawer = drawer or code.co_name
-                elif file.startswith(_FLASHDROP_DIR) and file != _TESTING:
+                elif file.startswith(_FLASHDROP_DIR) and not file.startswith(_TESTING):
                     caller = caller or code.co_name
             if method:
                 module = frame.f_locals.get("self")
