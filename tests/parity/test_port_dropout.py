@@ -14,7 +14,7 @@ import torch
 
 from flashdrop import compat, nn
 from flashdrop.testing import assert_same_as_torch
-from tests.parity.test_more_layers_parity import (
+from tests._support.originals import (
     torch_drop_block,
     torch_drop_path,
     torch_stochastic_depth,
@@ -187,7 +187,7 @@ class MyDropout(torch.nn.Dropout):
     ("module", "got"),
     [
         (torch.nn.Linear(2, 2), "torch.nn.modules.linear.Linear"),
-        (nn.Dropout(0.1), "flashdrop.nn.modules.Dropout, which is a flashdrop module already"),
+        (nn.Dropout(0.1), "flashdrop.nn.modules.dropout.Dropout, which is a flashdrop module already"),
         (
             MyDropout(0.1),
             f"{__name__}.MyDropout, a subclass of torch.nn.Dropout whose forward may differ",
