@@ -22,7 +22,7 @@ import torch
 
 import flashdrop
 from flashdrop import compat, nn
-from tests.stats import hoeffding_halfwidth, two_sample_halfwidth
+from tests._support.stats import hoeffding_halfwidth, two_sample_halfwidth
 
 # SELU's scale * alpha, the value alpha dropout drops towards.
 _A = 1.7580993408473766

@@ -1,0 +1,9 @@
+"""torch.nn's six dropout functions and their modules, named once for every test: read from
+flashdrop's table of the dropout family."""
+
+from flashdrop._family import MEMBERS
+
+FUNCTIONS = tuple(m.function for m in MEMBERS if m.in_torch_nn)
+# dropout1d -> Dropout1d, feature_alpha_dropout -> FeatureAlphaDropout
+MODULE_OF = {m.function: m.module for m in MEMBERS if m.in_torch_nn}
+FUNCTION_OF = {module: name for name, module in MODULE_OF.items()}
