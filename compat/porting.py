@@ -38,7 +38,7 @@ def _twin_class(member: Member) -> type:
 _PORTABLE = tuple(m for m in MEMBERS if m.original is not None)
 
 
-def portable_member(cls: type) -> Member | None:
+def _portable_member(cls: type) -> Member | None:
     """The member of the dropout family that ``cls`` (a torch, torchvision or timm dropout
     class, or a flashdrop twin), or the nearest of its base classes, is; ``None`` if none is."""
     for klass in cls.__mro__:
@@ -85,7 +85,7 @@ def port_dropout(module: Any, *, channel_dim: int = 1) -> mlx.nn.Module:
     twin = next((m for m in _PORTABLE if _matches(m, cls)), None)
     if twin is None or cls is _twin_class(twin):
         got = f"{cls.__module__}.{cls.__qualname__}"
-        base = portable_member(cls)
+        base = _portable_member(cls)
         if base is not None and cls is _twin_class(base):
             got += ", which is a flashdrop module already"
         elif base is not None:
@@ -141,5 +141,5 @@ def dropout_layers(torch_model: torch.nn.Module) -> list[tuple[str, torch.nn.Mod
     return [
         (name, module)
         for name, module in torch_model.named_modules()
-        if portable_member(type(module)) is not None
+        if _portable_member(type(module)) is not None
     ]

@@ -9,9 +9,9 @@ import numpy as np
 from mlx.utils import tree_flatten
 
 from flashdrop import compat
+from flashdrop import nn as fnn
 from flashdrop._family import MEMBERS
 from flashdrop._recording import Draw
-from flashdrop.compat.porting import portable_member
 from flashdrop.testing._outputs import SHOWN
 
 __all__ = ["differs_in", "draws_verdict", "same_masks", "unmatched"]
@@ -210,11 +210,13 @@ def _is_module(value: Any) -> bool:
 
 
 def _flashdrop_layers(model: mlx.nn.Module) -> list[tuple[str, mlx.nn.Module]]:
-    """The dropout-like modules of an MLX model, in registration order, with their names."""
+    """The dropout-like modules of an MLX model, in registration order, with their names: MLX's,
+    and flashdrop's twins of the originals compat.port_dropout ports (and their subclasses)."""
+    twins = tuple(getattr(fnn, m.module) for m in MEMBERS if m.original is not None)
     found = []
 
     def visit(name: str, module: mlx.nn.Module) -> None:
-        if portable_member(type(module)) is not None or _is_mlx_dropout(module):
+        if isinstance(module, twins) or _is_mlx_dropout(module):
             found.append((name, module))
         for child_name, child in tree_flatten(module.children(), is_leaf=_is_module):
             visit(f"{name}.{child_name}" if name else child_name, child)

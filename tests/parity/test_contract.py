@@ -37,15 +37,6 @@ def torch_parameters(signature: inspect.Signature) -> list[inspect.Parameter]:
     return params
 
 
-def test_channel_dim_is_on_the_channel_dropouts_only():
-    channel = {"dropout1d", "dropout2d", "dropout3d", "feature_alpha_dropout"}
-    channel |= {"Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"}
-    for name, obj in [(n, getattr(F, n)) for n in FUNCTIONS] + [
-        (n, getattr(nn, n)) for n in MODULES
-    ]:
-        assert ("channel_dim" in inspect.signature(obj).parameters) is (name in channel), name
-
-
 def both(name):
     return getattr(TF, name), getattr(F, name)
 
