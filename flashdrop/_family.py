@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MEMBERS", "Member", "by_function", "by_module", "named"]
+__all__ = ["MEMBERS", "Member", "named"]
 
 
 @dataclass(frozen=True)
@@ -167,13 +167,3 @@ MEMBERS = (
 def named(name: str) -> Member | None:
     """The member whose module or function is called ``name``; ``None`` if none is."""
     return next((m for m in MEMBERS if name in (m.module, m.function)), None)
-
-
-def by_module(name: str) -> Member:
-    """The member whose ``flashdrop.nn`` class is ``name``."""
-    return next(m for m in MEMBERS if m.module == name)
-
-
-def by_function(name: str) -> Member:
-    """The member whose ``flashdrop.nn.functional`` function is ``name``."""
-    return next(m for m in MEMBERS if m.function == name)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from flashdrop import compat
-from flashdrop._family import MEMBERS
+from flashdrop._family import named
 from flashdrop.testing._outputs import Tensor
 
 __all__ = [
@@ -20,15 +20,14 @@ __all__ = [
     "z_test_p_value",
 ]
 
-# torch's dropout ops that drop to alpha dropout's value rather than to 0.
-_ALPHA_OPS = tuple(name for m in MEMBERS if m.alpha for name in (m.module, m.function))
-
 
 def is_alpha(torch_obj: Any) -> bool:
-    """Whether ``torch_obj`` is one of torch's alpha dropout functions or modules."""
+    """Whether ``torch_obj`` is one of torch's alpha dropout functions or modules (which drop to
+    alpha dropout's value rather than to 0)."""
     target = getattr(torch_obj, "func", torch_obj)  # functools.partial
     name = getattr(target, "__name__", None) or type(target).__name__
-    return name in _ALPHA_OPS
+    member = named(name)
+    return member is not None and member.alpha
 
 
 def _dropped(t: Tensor, alpha: bool) -> Tensor:

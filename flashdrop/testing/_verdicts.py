@@ -10,14 +10,12 @@ from mlx.utils import tree_flatten
 
 from flashdrop import compat
 from flashdrop import nn as fnn
-from flashdrop._family import MEMBERS
+from flashdrop._family import MEMBERS, named
 from flashdrop._recording import Draw
 from flashdrop.testing._outputs import SHOWN
 
 __all__ = ["differs_in", "draws_verdict", "same_masks", "unmatched"]
 
-# flashdrop's ops that drop whole channels, found at channel_dim.
-_CHANNEL_OPS = tuple(m.function for m in MEMBERS if m.channel)
 # What a port missing torch's draw of one of these ops must do: torch's dropouts that no
 # dropout module makes.
 _INNER_DROPOUTS = {
@@ -136,7 +134,7 @@ def _hints(
     """What may have caused the difference, from both sides' layers and draws."""
     torch = compat.import_torch()
     hints = []
-    if how == "shape" and ours[i].op in _CHANNEL_OPS:
+    if how == "shape" and _drops_channels(ours[i].op):
         hints.append(
             "a channels-last port's channel dropout (dropout1d/2d/3d, feature_alpha_dropout) "
             "needs channel_dim=-1"
@@ -183,7 +181,7 @@ def same_masks(port_draws: list[Draw]) -> str:
         f"same masks, the math differs: the port made torch's {n} draw{'s' * (n > 1)} (shape, p "
         "and mask of each), and computes something else with them"
     )
-    if any(d.op in _CHANNEL_OPS for d in port_draws):
+    if any(_drops_channels(d.op) for d in port_draws):
         line += (
             "; a channels-last port whose channel dropout lacks channel_dim=-1 draws torch's "
             "masks when H == C, and applies them along the wrong axis"
@@ -223,6 +221,12 @@ def _flashdrop_layers(model: mlx.nn.Module) -> list[tuple[str, mlx.nn.Module]]:
 
     visit("", model)
     return found
+
+
+def _drops_channels(op: str) -> bool:
+    """Whether a draw's ``op`` (flashdrop's function) drops whole channels, found at channel_dim."""
+    member = named(op)
+    return member is not None and member.channel
 
 
 def _is_mlx_dropout(module: Any) -> bool:
