@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import mlx.nn
 
 from flashdrop import _checks
 from flashdrop import nn as fnn
+from flashdrop._family import MEMBERS, Member
 from flashdrop.compat.lazy_torch import import_torch
 
 if TYPE_CHECKING:
@@ -17,60 +17,34 @@ if TYPE_CHECKING:
 __all__ = ["dropout_layers", "port_dropout"]
 
 
-@dataclass(frozen=True)
-class _Twin:
-    """A dropout module class of torch (or torchvision, timm) and its flashdrop twin.
+def _matches(member: Member, cls: type) -> bool:
+    """Whether ``cls`` is ``member``'s original or its flashdrop twin (not a subclass of either).
 
-    The class is recognised by its name and the package it is defined in, so that torchvision
-    and timm need not be installed (nor imported) to be recognised. The twin is the flashdrop
-    class of the same name, built from the original's attributes ``settings``, which are also
-    the twin's first constructor arguments, in order.
+    The original is recognised by its name and the package it is defined in, so that
+    torchvision and timm need not be installed (nor imported) to be recognised.
     """
-
-    path: str  # where users import the original from
-    settings: tuple[str, ...]
-    layout: str  # "any": drops elements or samples; "channel": has channel_dim; "first": NC...
-    package: str = ""  # the original is defined in this package or below; default: path's
-
-    @property
-    def name(self) -> str:
-        return self.path.rpartition(".")[2]
-
-    @property
-    def flashdrop_class(self) -> type:
-        return getattr(fnn, self.name)
-
-    def matches(self, cls: type) -> bool:
-        """Whether ``cls`` is this original or its flashdrop twin (not a subclass of either)."""
-        package = self.package or self.path.rpartition(".")[0]
-        module = cls.__module__
-        in_package = module == package or module.startswith(package + ".")
-        return (cls.__name__ == self.name and in_package) or cls is self.flashdrop_class
+    package = member.package or member.original.rpartition(".")[0]
+    module = cls.__module__
+    in_package = module == package or module.startswith(package + ".")
+    return (cls.__name__ == member.module and in_package) or cls is _twin_class(member)
 
 
-# Every dropout module port_dropout accepts. LockedDropout has no canonical torch class (AWD-LSTM,
-# PyTorch-NLP and flair each define their own), so it is not mapped.
-_TWINS = (
-    _Twin("torch.nn.Dropout", ("p", "inplace"), "any"),
-    _Twin("torch.nn.Dropout1d", ("p", "inplace"), "channel"),
-    _Twin("torch.nn.Dropout2d", ("p", "inplace"), "channel"),
-    _Twin("torch.nn.Dropout3d", ("p", "inplace"), "channel"),
-    _Twin("torch.nn.AlphaDropout", ("p", "inplace"), "any"),
-    _Twin("torch.nn.FeatureAlphaDropout", ("p", "inplace"), "channel"),
-    _Twin("torchvision.ops.StochasticDepth", ("p", "mode"), "any"),
-    _Twin("torchvision.ops.DropBlock2d", ("p", "block_size", "inplace", "eps"), "first"),
-    _Twin("torchvision.ops.DropBlock3d", ("p", "block_size", "inplace", "eps"), "first"),
-    # timm.layers.DropPath, defined in timm.layers.drop (timm.models.layers.drop before 0.9).
-    _Twin("timm.layers.DropPath", ("drop_prob", "scale_by_keep"), "any", package="timm"),
-)
+def _twin_class(member: Member) -> type:
+    """The flashdrop class of ``member``, built from the original's ``settings``."""
+    return getattr(fnn, member.module)
 
 
-def _twin_for(cls: type) -> _Twin | None:
-    """The twin of ``cls`` or of the nearest of its base classes that has one."""
+# Every dropout module port_dropout accepts: the family's members that have an original.
+_PORTABLE = tuple(m for m in MEMBERS if m.original is not None)
+
+
+def _portable_member(cls: type) -> Member | None:
+    """The member of the dropout family that ``cls`` (a torch, torchvision or timm dropout
+    class, or a flashdrop twin), or the nearest of its base classes, is; ``None`` if none is."""
     for klass in cls.__mro__:
-        for twin in _TWINS:
-            if twin.matches(klass):
-                return twin
+        for member in _PORTABLE:
+            if _matches(member, klass):
+                return member
     return None
 
 
@@ -108,24 +82,24 @@ def port_dropout(module: Any, *, channel_dim: int = 1) -> mlx.nn.Module:
     """
     _checks.check_channel_dim("port_dropout", channel_dim)
     cls = type(module)
-    twin = next((t for t in _TWINS if t.matches(cls)), None)
-    if twin is None or cls is twin.flashdrop_class:
+    twin = next((m for m in _PORTABLE if _matches(m, cls)), None)
+    if twin is None or cls is _twin_class(twin):
         got = f"{cls.__module__}.{cls.__qualname__}"
-        base = _twin_for(cls)
-        if base is not None and cls is base.flashdrop_class:
+        base = _portable_member(cls)
+        if base is not None and cls is _twin_class(base):
             got += ", which is a flashdrop module already"
         elif base is not None:
-            got += f", a subclass of {base.path} whose forward may differ from it"
-        accepted = ", ".join(t.path for t in _TWINS)
+            got += f", a subclass of {base.original} whose forward may differ from it"
+        accepted = ", ".join(m.original for m in _PORTABLE)
         raise TypeError(f"port_dropout accepts {accepted} modules, but got {got}")
     if twin.layout == "first" and channel_dim != 1:
         raise ValueError(
-            f"port_dropout: {twin.name} drops blocks of channels-first inputs only, so "
+            f"port_dropout: {twin.module} drops blocks of channels-first inputs only, so "
             f"channel_dim must be 1, but got {channel_dim!r}"
         )
     args = [getattr(module, name) for name in twin.settings]
-    kwargs = {"channel_dim": channel_dim} if twin.layout == "channel" else {}
-    ported = twin.flashdrop_class(*args, **kwargs)
+    kwargs = {"channel_dim": channel_dim} if twin.channel else {}
+    ported = _twin_class(twin)(*args, **kwargs)
     ported.training = module.training
     return ported
 
@@ -167,5 +141,5 @@ def dropout_layers(torch_model: torch.nn.Module) -> list[tuple[str, torch.nn.Mod
     return [
         (name, module)
         for name, module in torch_model.named_modules()
-        if _twin_for(type(module)) is not None
+        if _portable_member(type(module)) is not None
     ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import flashdrop.nn.functional as F
 from flashdrop import nn as fnn
+from flashdrop._family import MEMBERS
 from flashdrop.parity._types import DropoutFn, Torch
 
 __all__ = ["FULL", "MODES", "OPS", "QUICK", "Case", "Grid", "Op"]
@@ -67,34 +68,24 @@ _FEATURE_CASES = {
     "dropout3d": (Case((16, 128, 2, 2, 2), 2), Case((2048, 2, 2, 2), 1, "unbatched")),
     "feature_alpha_dropout": (Case((32, 64, 2, 4), 2), Case((128, 128), 2)),
 }
-_FUNCTIONS = (
-    "dropout",
-    "alpha_dropout",
-    "dropout1d",
-    "dropout2d",
-    "dropout3d",
-    "feature_alpha_dropout",
-)
-
-
-def _module_name(function: str) -> str:
-    """The module of a function: dropout1d -> Dropout1d, alpha_dropout -> AlphaDropout."""
-    return "".join(part.capitalize() for part in function.split("_"))
 
 
 def _ops() -> tuple[Op, ...]:
-    """The six functions, then the six modules, each with the shapes it accepts."""
+    """torch.nn's six functions, then its six modules, each with the shapes it accepts: the
+    element-wise ops first, then the channel ops, each in the family's order."""
+    members = sorted((m for m in MEMBERS if m.in_torch_nn), key=lambda m: m.channel)
     functions = [
         Op(
-            name,
+            m.function,
             module=False,
-            alpha="alpha" in name,
-            cases=_FEATURE_CASES.get(name, _ELEMENTWISE),
+            alpha=m.alpha,
+            cases=_FEATURE_CASES.get(m.function, _ELEMENTWISE),
         )
-        for name in _FUNCTIONS
+        for m in members
     ]
     modules = [
-        Op(_module_name(f.name), module=True, alpha=f.alpha, cases=f.cases) for f in functions
+        Op(m.module, module=True, alpha=m.alpha, cases=f.cases)
+        for m, f in zip(members, functions, strict=True)
     ]
     return (*functions, *modules)
 

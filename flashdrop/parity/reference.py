@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from flashdrop import compat
+from flashdrop._comparison import same, same_bits
 from flashdrop.parity._types import Tensor, Torch
 from flashdrop.parity.grid import Case
 
@@ -17,27 +17,6 @@ __all__ = ["Reference", "Tally", "same_bits", "sample_input"]
 
 # SELU's scale * alpha, as ATen's alpha dropout writes it.
 _ALPHA = 1.7580993408473766
-
-_INT_OF_WIDTH = {1: "uint8", 2: "int16", 4: "int32", 8: "int64"}  # torch dtype names, by bytes
-
-
-def _bits(t: Tensor) -> Tensor:
-    """The raw bits of a float tensor, as an integer tensor of the same width."""
-    return t.view(getattr(compat.import_torch(), _INT_OF_WIDTH[t.element_size()]))
-
-
-def _same(a: Tensor, b: Tensor) -> Tensor:
-    """Elementwise: the same bits, or both NaN."""
-    return (_bits(a) == _bits(b)) | (a.isnan() & b.isnan())
-
-
-def same_bits(ours: Tensor, theirs: Tensor) -> bool:
-    """Same dtype, shape and bits (NaN compared as NaN)."""
-    return (
-        ours.dtype == theirs.dtype
-        and ours.shape == theirs.shape
-        and bool(_same(ours, theirs).all())
-    )
 
 
 @dataclass
@@ -99,14 +78,14 @@ class Reference:
         if self.kept is None or self.dropped is None:
             self.telling = torch.ones_like(x, dtype=torch.bool)
         else:
-            self.telling = ~_same(self.kept, self.dropped)
+            self.telling = ~same(self.kept, self.dropped)
         self._draws_told = self._per_draw(self.telling).any(1)
 
     def _per_draw(self, t: Tensor) -> Tensor:
         return t.reshape(self.case.units(), -1)
 
     def _matches(self, out: Tensor, value: Tensor | None) -> Tensor:
-        return out.new_zeros(out.shape, dtype=bool) if value is None else _same(out, value)
+        return out.new_zeros(out.shape, dtype=bool) if value is None else same(out, value)
 
     def tally(self, out: Tensor, into: Tally) -> None:
         """Add one output's kept draws, draws, stray elements and split draws to ``into``."""

@@ -24,16 +24,15 @@ import torch.nn.functional as TF
 import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import _checks, compat, nn
-from tests.names import FUNCTIONS, MODULE_OF
-from tests.parity.test_bitexact import assert_same_bits, sample_input
-from tests.parity.test_contract import assert_same_outcome, outcome
-from tests.parity.test_more_layers_parity import (
-    assert_same_state,
+from tests._support.bits import assert_same_bits, same_state, sample_input
+from tests._support.names import FUNCTIONS, MODULE_OF
+from tests._support.originals import (
     torch_drop_block,
     torch_drop_path,
     torch_locked_dropout,
     torch_stochastic_depth,
 )
+from tests._support.outcome import assert_same_outcome, outcome
 
 SHAPE_OF = {"dropout1d": (2, 3, 4), "dropout3d": (2, 3, 2, 2, 2)}
 
@@ -112,7 +111,7 @@ def test_p_of_every_type_as_torch(name, p, training):
     assert_same_outcome(their_outcome, our_outcome)
     if theirs is not None:
         assert_same_bits(ours, theirs)
-        assert_same_state()
+        assert same_state()
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -193,7 +192,7 @@ def test_long_random_program_mixing_p_types_is_bit_exact():
                 assert_same_bits(ours, theirs)
             except AssertionError as error:
                 raise AssertionError(f"step {step}: {name} {dtype} p={our_p!r}") from error
-    assert_same_state()
+    assert same_state()
 
 
 # Modules.
@@ -298,7 +297,7 @@ def test_rank_above_64_in_torch_mode(name):
         ours = getattr(F, name)(compat.to_mlx(x.reshape(-1)).reshape(x.shape), 0.5, True)
     assert ours.shape == tuple(theirs.shape) and ours.ndim == 66
     assert_same_bits(ours.reshape(-1), theirs.reshape(-1))
-    assert_same_state()
+    assert same_state()
 
 
 def test_set_rng_state_takes_torchs_own_state():
@@ -307,7 +306,7 @@ def test_set_rng_state_takes_torchs_own_state():
     key = np.array(mx.random.state[0])
     flashdrop.set_rng_state(compat.to_mlx(torch.get_rng_state()))
     assert np.array_equal(np.array(mx.random.state[0]), key)  # MLX's key untouched
-    assert_same_state()
+    assert same_state()
     x = torch.ones(100)
     with flashdrop.rng_mode("torch"):
         assert_same_bits(F.dropout(compat.to_mlx(x), 0.3), TF.dropout(x, 0.3))
@@ -340,7 +339,7 @@ def test_fork_rng_restores_the_cpu_stream_as_torch_does(kwargs):
         torch.rand(10)
     with flashdrop.fork_rng(**kwargs), flashdrop.rng_mode("torch"):
         F.dropout(mx.ones(5), 0.5)
-    assert_same_state()
+    assert same_state()
 
 
 # The layers beyond torch.nn on int and bool inputs, and on block sizes of other types.
@@ -410,7 +409,7 @@ def test_layers_beyond_torch_on_int_and_bool_inputs(case, dtype, p, mode):
     if theirs is not None:
         assert_same_bits(ours, theirs)
     assert_same_bits(xm, xt)  # in place or not, the input as the original leaves it
-    assert_same_state()
+    assert same_state()
 
 
 @pytest.mark.parametrize(
@@ -427,7 +426,7 @@ def test_block_size_of_other_types_as_torchvision(block_size, three_d):
     assert_same_outcome(their_outcome, our_outcome)
     if theirs is not None:
         assert_same_bits(ours, theirs)
-    assert_same_state()
+    assert same_state()
 
 
 def test_a_float_block_size_fails_before_the_draw_as_in_torchvision():
@@ -435,7 +434,7 @@ def test_a_float_block_size_fails_before_the_draw_as_in_torchvision():
     _, (their_error, _) = run_outcome(torch_drop_block, x, 0.5, 3.0)
     _, (our_error, _) = run_outcome(F.drop_block2d, compat.to_mlx(x), 0.5, 3.0, "torch")
     assert their_error[0] is our_error[0] is TypeError
-    assert_same_state()
+    assert same_state()
 
 
 @pytest.mark.parametrize("p", [0.0, 0.5, 1 / 3])
@@ -541,7 +540,7 @@ def test_drop_block_reads_inplace_after_its_draw_as_torchvision():
         ours = outcome(F.drop_block2d, compat.to_mlx(x), 0.5, 3, our_value)
     assert theirs[0] is not None
     assert_same_outcome(theirs, ours)
-    assert_same_state()
+    assert same_state()
 
 
 # The types torch's messages name, and the tensors it takes.
@@ -641,7 +640,7 @@ def test_set_rng_state_checks_as_torch(shape, dtype):
     ours = outcome(flashdrop.set_rng_state, compat.to_mlx(theirs_state))
     assert_same_outcome(theirs, ours)
     if theirs[0] is None:
-        assert_same_state()
+        assert same_state()
 
 
 DEVICE_TYPES = ["foo", "gpu", "hpu", "meta", "cuda", "cuda:0", "mps:1", "cuda:", "cuda:01"]

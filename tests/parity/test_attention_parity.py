@@ -22,8 +22,8 @@ import torch.nn.functional as TF
 import flashdrop
 from flashdrop import compat
 from flashdrop.nn import functional as F
-from tests.parity.test_contract import assert_same_outcome, outcome
-from tests.stats import hoeffding_halfwidth, two_sample_halfwidth
+from tests._support.outcome import assert_same_outcome, outcome
+from tests._support.stats import hoeffding_halfwidth, two_sample_halfwidth
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 # Output tolerance per dtype (atol = rtol): float16 and bfloat16 results are rounded once to the

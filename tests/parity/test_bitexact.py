@@ -4,7 +4,6 @@ NaN outputs (from NaN or inf inputs) are compared as NaN: torch does not define 
 payload `nan * 0` produces.
 """
 
-import math
 import warnings
 
 import mlx.core as mx
@@ -16,6 +15,7 @@ import torch.nn.functional as TF
 import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import compat, nn
+from tests._support.bits import assert_same_bits, sample_input
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
 PS = [0.0, 1e-300, 0.1, 0.2, 1 / 3, 0.5, 0.7, 0.9, 0.999, 1 - 1e-16, 1.0]
@@ -29,25 +29,6 @@ SHAPES = {
     "feature_alpha_dropout": [(4, 6, 5, 3), (4, 6), (2, 3, 2, 2, 2, 2)],
 }
 CASES = [(name, shape) for name, shapes in SHAPES.items() for shape in shapes]
-
-
-def sample_input(shape, dtype, seed=0):
-    """Normal values with NaN, inf, -inf and -0.0 planted at the front."""
-    g = torch.Generator().manual_seed(seed)
-    x = (torch.randn(shape, generator=g, dtype=torch.float64) * 3).to(dtype)
-    specials = torch.tensor([math.nan, math.inf, -math.inf, -0.0], dtype=dtype)
-    flat = x.view(-1)
-    flat[: min(4, flat.numel())] = specials[: flat.numel()]
-    return x
-
-
-def assert_same_bits(ours: mx.array, theirs: torch.Tensor):
-    back = compat.to_torch(ours)
-    assert back.dtype == theirs.dtype and back.shape == theirs.shape
-    width = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[theirs.element_size()]
-    same_bits = back.view(width) == theirs.view(width)
-    both_nan = back.isnan() & theirs.isnan()
-    assert bool((same_bits | both_nan).all()), f"{int((~(same_bits | both_nan)).sum())} differ"
 
 
 def run_both(name, x, p, calls=3, inplace=False, seed=1234):

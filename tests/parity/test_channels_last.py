@@ -11,9 +11,9 @@ import torch.nn.functional as TF
 import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import compat, nn
-from tests.names import MODULE_OF
-from tests.parity.test_bitexact import assert_same_bits, sample_input
-from tests.parity.test_contract import assert_same_outcome, outcome
+from tests._support.bits import assert_same_bits, sample_input
+from tests._support.names import MODULE_OF
+from tests._support.outcome import assert_same_outcome, outcome
 
 # Per function: channels-last shapes, and whether torch's twin takes them batched. dropout2d's
 # 3-D input is unbatched (H, W, C) here; torch reads a 3-D input as (N, C, L), so its twin is

@@ -16,6 +16,7 @@ import torch.nn.functional as TF
 
 import flashdrop.nn.functional as F
 from flashdrop import compat, nn
+from tests._support.outcome import assert_same_outcome, outcome
 
 # flashdrop's twins of torch.nn's layers; the other layers (torchvision's, timm's, AWD-LSTM's)
 # are checked against torch implementations of their definitions in test_more_layers_parity.
@@ -34,15 +35,6 @@ def torch_parameters(signature: inspect.Signature) -> list[inspect.Parameter]:
         assert params[-1].replace(annotation=inspect.Parameter.empty) == CHANNEL_DIM
         params = params[:-1]
     return params
-
-
-def test_channel_dim_is_on_the_channel_dropouts_only():
-    channel = {"dropout1d", "dropout2d", "dropout3d", "feature_alpha_dropout"}
-    channel |= {"Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"}
-    for name, obj in [(n, getattr(F, n)) for n in FUNCTIONS] + [
-        (n, getattr(nn, n)) for n in MODULES
-    ]:
-        assert ("channel_dim" in inspect.signature(obj).parameters) is (name in channel), name
 
 
 def both(name):
@@ -71,31 +63,6 @@ def test_constructor_signatures_match_torch(name):
 @pytest.mark.parametrize(("p", "inplace"), [(0.5, False), (0.1, True), (1, False), (True, 0)])
 def test_reprs_match_torch(name, p, inplace):
     assert repr(getattr(nn, name)(p, inplace)) == repr(getattr(torch.nn, name)(p, inplace))
-
-
-def outcome(fn, *args):
-    """What a call does: its exception (type, message) or None, and its warnings."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            fn(*args)
-            error = None
-        except Exception as exc:
-            error = (type(exc), str(exc))
-    return error, [(w.category, str(w.message)) for w in caught]
-
-
-def assert_same_outcome(theirs, ours):
-    """Same warnings, same exception type; our message is torch's, possibly followed by '; '
-    and a hint of ours."""
-    (their_error, their_warnings), (our_error, our_warnings) = theirs, ours
-    assert our_warnings == their_warnings
-    if their_error is None:
-        assert our_error is None
-        return
-    assert our_error is not None, f"torch raised {their_error}, flashdrop did not"
-    assert our_error[0] is their_error[0]
-    assert our_error[1] == their_error[1] or our_error[1].startswith(their_error[1] + "; ")
 
 
 DTYPES = [torch.float32, torch.int64, torch.int32, torch.uint8, torch.bool, torch.complex64]

@@ -28,7 +28,7 @@ from flashdrop.testing import (
     record_torch_draws,
     seeded,
 )
-from tests.checks import both_fail, failure, randn
+from tests._support.checks import both_fail, failure, randn
 
 ATOL = 1e-5  # MLX's and torch's matrix products round differently
 HERE = "test_draws.py"

@@ -22,7 +22,7 @@ from flashdrop.testing import (
     assert_statistically_equivalent,
     dropout_sites,
 )
-from tests.checks import both_fail, failure, randn
+from tests._support.checks import both_fail, failure, randn
 
 ATOL = 1e-5  # MLX's and torch's matrix products round differently
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

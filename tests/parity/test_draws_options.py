@@ -9,8 +9,7 @@ import pytest
 import torch
 
 import flashdrop
-from tests.parity.test_bitexact import assert_same_bits
-from tests.parity.test_draws_parity import same_state
+from tests._support.bits import assert_same_bits, same_state
 
 T3 = torch.full((3,), 0.5)
 M3 = mx.full((3,), 0.5)

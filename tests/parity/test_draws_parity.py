@@ -14,8 +14,8 @@ import torch.nn.functional as TF
 import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import compat
-from tests.names import FUNCTIONS
-from tests.parity.test_bitexact import assert_same_bits
+from tests._support.bits import assert_same_bits, same_state
+from tests._support.names import FUNCTIONS
 
 FLOATS = {
     torch.float32: mx.float32,
@@ -33,11 +33,6 @@ INTS = {
 }
 # 0-d, empty, and the sizes around randn's block of 16.
 SIZES = [(), (0,), (1,), (2,), (15,), (16,), (17,), (31,), (32,), (33,), (4, 25), (1025,)]
-
-
-def same_state():
-    ours = np.asarray(flashdrop.get_rng_state())[:5056]
-    return np.array_equal(ours, torch.get_rng_state().numpy())
 
 
 def both(our_call, torch_call, seed, calls=2):

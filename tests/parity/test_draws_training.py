@@ -16,7 +16,7 @@ import torch.nn.functional as TF
 
 import flashdrop
 import flashdrop.nn.functional as F
-from tests.parity.test_draws_parity import same_state
+from tests._support.bits import same_state
 
 VOCAB, DIM, HEADS, LENGTH, BATCH = 11, 8, 2, 6, 4
 GATE = np.linspace(0.5, 1.0, LENGTH, dtype=np.float32)[:, None]  # per-position keep chance

@@ -25,9 +25,10 @@ from hypothesis import strategies as st
 import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import compat, nn
-from tests.names import MODULE_OF
-from tests.parity.test_bitexact import DTYPES, SHAPES, assert_same_bits, sample_input
-from tests.parity.test_contract import assert_same_outcome, outcome
+from tests._support.bits import assert_same_bits, sample_input
+from tests._support.names import MODULE_OF
+from tests._support.outcome import assert_same_outcome, outcome
+from tests.parity.test_bitexact import DTYPES, SHAPES
 
 FUNCTIONS = list(SHAPES)  # the six of torch.nn.functional
 SMALLEST_NORMAL = 2.2250738585072014e-308

@@ -14,7 +14,8 @@ import torch
 
 from flashdrop import compat, nn
 from flashdrop.testing import assert_same_as_torch
-from tests.parity.test_more_layers_parity import (
+from tests._support.names import CHANNEL_MODULES
+from tests._support.originals import (
     torch_drop_block,
     torch_drop_path,
     torch_stochastic_depth,
@@ -29,7 +30,6 @@ SHAPES = {
     "Dropout3d": (4, 6, 2, 3, 3),
     "FeatureAlphaDropout": (4, 6, 5, 3),
 }
-CHANNEL_LAYERS = ["Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"]
 # What port_dropout must say it accepts, written out here rather than read from compat.
 ACCEPTED = [
     "torch.nn.Dropout",
@@ -138,7 +138,7 @@ def test_the_original_is_left_alone():
     assert twin is not compat.port_dropout(original)
 
 
-@pytest.mark.parametrize("name", CHANNEL_LAYERS)
+@pytest.mark.parametrize("name", CHANNEL_MODULES)
 def test_channel_layers_take_channel_dim(name):
     original = getattr(torch.nn, name)(0.4)
     twin = compat.port_dropout(original, channel_dim=-1)
@@ -187,7 +187,10 @@ class MyDropout(torch.nn.Dropout):
     ("module", "got"),
     [
         (torch.nn.Linear(2, 2), "torch.nn.modules.linear.Linear"),
-        (nn.Dropout(0.1), "flashdrop.nn.modules.Dropout, which is a flashdrop module already"),
+        (
+            nn.Dropout(0.1),
+            "flashdrop.nn.modules.dropout.Dropout, which is a flashdrop module already",
+        ),
         (
             MyDropout(0.1),
             f"{__name__}.MyDropout, a subclass of torch.nn.Dropout whose forward may differ",

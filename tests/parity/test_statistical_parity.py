@@ -22,14 +22,13 @@ import torch
 
 import flashdrop
 from flashdrop import compat, nn
-from tests.stats import hoeffding_halfwidth, two_sample_halfwidth
+from tests._support.names import CHANNEL_MODULES, ELEMENT_MODULES
+from tests._support.stats import hoeffding_halfwidth, two_sample_halfwidth
 
 # SELU's scale * alpha, the value alpha dropout drops towards.
 _A = 1.7580993408473766
 # Inputs are standard normal, clipped to +-_CLIP, so each output lies in a known interval.
 _CLIP = 4.0
-ELEMENT_OPS = ["Dropout", "AlphaDropout"]
-FEATURE_OPS = ["Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"]
 # Per feature op: (N, C, spatial...) with N * C = 80_000 channels in all.
 FEATURE_SHAPES = {
     "Dropout1d": (400, 200, 3),
@@ -104,7 +103,7 @@ def assert_same_distribution(name: str, p: float, ours: np.ndarray, theirs: np.n
 
 
 @pytest.mark.parametrize("p", PS)
-@pytest.mark.parametrize("name", ELEMENT_OPS)
+@pytest.mark.parametrize("name", ELEMENT_MODULES)
 def test_element_dropout_is_distributed_as_torchs(name, p):
     x = clipped_normal((200_000,))
     ours, theirs = both_outputs(name, x, p)
@@ -112,7 +111,7 @@ def test_element_dropout_is_distributed_as_torchs(name, p):
 
 
 @pytest.mark.parametrize("p", PS)
-@pytest.mark.parametrize("name", FEATURE_OPS)
+@pytest.mark.parametrize("name", CHANNEL_MODULES)
 def test_feature_dropout_is_distributed_as_torchs(name, p):
     shape = FEATURE_SHAPES[name]
     x = clipped_normal(shape)

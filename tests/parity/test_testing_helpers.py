@@ -23,13 +23,13 @@ import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import compat, nn
 from flashdrop.testing import (
-    _z_test_p_value,
     assert_same_as_torch,
     assert_statistically_equivalent,
     seeded,
 )
-from tests.checks import failure, randn
-from tests.names import FUNCTION_OF
+from flashdrop.testing._statistics import z_test_p_value
+from tests._support.checks import failure, randn
+from tests._support.names import FUNCTION_OF
 
 NAMES = list(FUNCTION_OF)
 SHAPES = {
@@ -452,11 +452,11 @@ def test_statistics_bad_arguments(kwargs, match):
         assert_statistically_equivalent(torch.nn.Dropout(0.3), nn.Dropout(0.3), randn(2), **kwargs)
 
 
-def test_z_test_p_value():
+def testz_test_p_value():
     # |difference| / sqrt(0.6^2 + 0.8^2) = 1.96: the two-sided p-value of z = 1.96 is 0.05.
-    assert _z_test_p_value(0.0, 0.6, 1.96, 0.8) == pytest.approx(0.0499958, abs=1e-6)
-    assert _z_test_p_value(0.25, 0.0, 0.25, 0.0) == 1.0  # constant and equal
-    assert _z_test_p_value(0.25, 0.0, 0.5, 0.0) == 0.0  # constant and different
+    assert z_test_p_value(0.0, 0.6, 1.96, 0.8) == pytest.approx(0.0499958, abs=1e-6)
+    assert z_test_p_value(0.25, 0.0, 0.25, 0.0) == 1.0  # constant and equal
+    assert z_test_p_value(0.25, 0.0, 0.5, 0.0) == 0.0  # constant and different
 
 
 # --- no torch at import -------------------------------------------------------------------------

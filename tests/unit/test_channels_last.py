@@ -11,7 +11,7 @@ import pytest
 import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import nn
-from tests.stats import hoeffding_halfwidth
+from tests._support.stats import hoeffding_halfwidth
 
 FUNCTIONS = [F.dropout1d, F.dropout2d, F.dropout3d, F.feature_alpha_dropout]
 BATCHED = {F.dropout1d: (4, 5, 6), F.dropout2d: (4, 5, 3, 6), F.dropout3d: (2, 5, 3, 2, 6)}

@@ -12,7 +12,7 @@ import pytest
 import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import nn
-from tests.stats import hoeffding_halfwidth
+from tests._support.stats import hoeffding_halfwidth
 
 
 @pytest.fixture(params=["mlx", "torch"], autouse=True)

@@ -66,6 +66,30 @@ def test_nn_names():
     assert all(issubclass(getattr(nn, n), mlx.nn.Module) for n in nn.__all__ if n != "functional")
 
 
+def test_testing_names():
+    """flashdrop.testing is a package of private modules: its face is this list."""
+    import flashdrop.testing
+
+    assert flashdrop.testing.__all__ == [
+        "CallSite",
+        "Draw",
+        "assert_same_as_torch",
+        "assert_statistically_equivalent",
+        "dropout_sites",
+        "record_draws",
+        "record_torch_draws",
+        "seeded",
+    ]
+    assert all(callable(getattr(flashdrop.testing, n)) for n in flashdrop.testing.__all__)
+
+
+def test_nn_modules_are_nn_s_layers():
+    from flashdrop.nn import modules
+
+    assert sorted(modules.__all__) == sorted(n for n in nn.__all__ if n != "functional")
+    assert all(getattr(modules, n) is getattr(nn, n) for n in modules.__all__)
+
+
 def test_functional_names_and_defaults():
     beyond = ["drop_block2d", "drop_block3d", "drop_path", "locked_dropout", "stochastic_depth"]
     attention = ["scaled_dot_product_attention"]

@@ -10,7 +10,7 @@ import pytest
 
 import flashdrop
 import flashdrop.nn.functional as F
-from tests.stats import hoeffding_halfwidth
+from tests._support.stats import hoeffding_halfwidth
 
 
 @pytest.fixture(params=["mlx", "torch"], autouse=True)

@@ -1,0 +1,1 @@
+"""Helpers of the tests, and nothing else: imported by the test files, never by flashdrop."""
