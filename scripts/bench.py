@@ -8,8 +8,8 @@ Run from the repository root (flashdrop, mlx, numpy and torch installed)::
     python scripts/bench.py --json out.json    # also write every figure to out.json
     python scripts/bench.py --only sdpa 1M     # only the workloads named with "sdpa" or "1M"
     python scripts/bench.py --markdown docs/performance.md   # the docs' table, from this run
-    python scripts/bench.py --from-json out.json                         # no new run: the report
-    python scripts/bench.py --from-json out.json --markdown docs/performance.md  # and the table
+    python scripts/bench.py --from-json out.json   # no new run: out.json's report, judged anew
+    python scripts/bench.py --from-json out.json --markdown docs/performance.md  # and its table
 
 The code is the package ``scripts/bench/`` (its ``__init__`` maps the modules); this file is its
 entry point. What is compared on each workload (``bench.workloads.WORKLOADS``):
@@ -20,7 +20,7 @@ entry point. What is compared on each workload (``bench.workloads.WORKLOADS``):
   dropout ``mlx.nn.Dropout2d`` on a channels-last input of the same size, the layout that layer
   expects (MLX has no alpha dropout);
 - ``torch``: ``torch.nn.functional``'s function on a CPU tensor, with torch's default threads
-  (and ``OMP_WAIT_POLICY=PASSIVE`` unless set otherwise: see the comment at the imports);
+  (and ``OMP_WAIT_POLICY=PASSIVE`` unless set otherwise: see ``bench/__init__.py``);
 - ``flashdrop-torch-mode``: flashdrop in "torch" mode, which emulates torch's CPU mt19937 stream
   on the host with numpy (it cannot be compiled);
 - on the attention workloads (``scaled_dot_product_attention`` with q = k = v, all timed the
