@@ -56,8 +56,8 @@ def normal_kernel(target: Target, rows: Rows) -> str:
     """randn and normal: the emulated kernel, set against torch-mode rand (the same 1M words)."""
     cause = (
         "torch mode emulates torch's vectorised (AVX2) normal kernel in numpy, its log and "
-        "sin/cos polynomials and fused multiply-adds one array operation at a time (dozens per "
-        "element), where torch makes one pass"
+        "sin/cos polynomials and fused multiply-adds one array operation at a time (about 90 "
+        "for each block of 16 elements), where torch makes one pass"
     )
     words = rows.get(("rand 1M", FD_TORCH_MODE))
     drawn = rows[(target.workload, FD_TORCH_MODE)]["median_s"]
