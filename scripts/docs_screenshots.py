@@ -30,7 +30,6 @@ FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    "--hide-scrollbars",
     "--virtual-time-budget=5000",  # lets the page's scripts (search, KaTeX) run first
 )
 
