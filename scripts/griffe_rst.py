@@ -32,8 +32,9 @@ _ROLE = re.compile(r":(func|class|mod|meth|attr|data|exc|obj|math):`(~?)([^`]+)`
 _LITERAL = re.compile(r"``([^`]+)``")
 # docs/page.md or docs/page.md#anchor, as a path in the text.
 _DOCS_PATH = re.compile(r"(?<![\w/.])docs/([\w-]+)\.md(#[\w-]+)?")
-# An entry of an Args: section documenting several parameters: "    rtol, atol: text", with
-# the lines indented below it.
+# An Args: section, and in it an entry documenting several parameters: "    rtol, atol: text",
+# with the lines indented below it.
+_ARGS = re.compile(r"^( *)(?:Args|Arguments|Parameters):\n(?:\1 +[^\n]*\n)+", re.M)
 _SHARED_ENTRY = re.compile(r"^( +)(\w+(?:, \w+)+): ([^\n]*\n(?:\1 +[^\n]*\n)*)", re.M)
 # A paragraph ending in "::" introduces an indented literal block.
 _LITERAL_BLOCK = re.compile(r"^( *)(\S[^\n]*?):?:\n\n((?:\1 {4}[^\n]*\n|\n)+)", re.M)
@@ -96,7 +97,7 @@ def to_markdown(text: str, resolve: Resolver = _no_links) -> str:
     text = _ROLE.sub(lambda match: _role(match, resolve), text)
     text = _LITERAL.sub(_literal, text)
     text = _DOCS_PATH.sub(_page_link, text)
-    text = _SHARED_ENTRY.sub(_split_shared, text + "\n")
+    text = _ARGS.sub(lambda args: _SHARED_ENTRY.sub(_split_shared, args.group(0)), text + "\n")
     return _LITERAL_BLOCK.sub(_fence, text).rstrip("\n")
 
 
