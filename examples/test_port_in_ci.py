@@ -135,7 +135,8 @@ def test_with_the_torch_mode_fixture(models, torch_mode):
     with torch.no_grad():
         expected = torch_model(x)
     got = compat.to_torch(port(compat.to_mlx(x)))
-    assert (got - expected).abs().max() <= ATOL
+    # A failure names the elements that differ, the largest difference and where it is.
+    torch.testing.assert_close(got, expected, rtol=0, atol=ATOL)
 
 
 def test_same_distribution_in_mlx_mode(models, flashdrop_seed):

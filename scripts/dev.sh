@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh checkout: creates .venv on first use (flashdrop, mlx, torch 2.13.0,
 # pytest), then runs what you ask for.
-#   bash scripts/dev.sh parity [args]  the main job: the parity report
+#   bash scripts/dev.sh parity [args]  the main job: the parity report, its verdict first and one
+#                                      line per op (--all: every row, --quick: a small grid)
 #   bash scripts/dev.sh test [args]    lint (ruff), then the test suite (pytest args pass through);
 #                                      the suite builds the docs site (--strict) and runs every
 #                                      Python block of README.md and docs/ (Sybil)

@@ -1,6 +1,8 @@
-"""The report: run each row of the grid on both sides, judge it, print the table.
+"""The report: run each row of the grid on both sides, judge it, print the verdict.
 
-:func:`main` is ``python -m flashdrop.parity``.
+:func:`main` is ``python -m flashdrop.parity``. It prints the verdict first, then one line per
+op (:func:`format_summary`) and any failures; ``--all`` adds the table of every row
+(:func:`format_table`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from flashdrop.parity.plot import PLOT_HINT, draw_plot, import_pyplot
 from flashdrop.parity.reference import Reference, Tally, same_bits, sample_input
 from flashdrop.parity.stats import P_VALUE_THRESHOLD, two_proportion_p_value
 
-__all__ = ["Row", "format_table", "main", "run_row"]
+__all__ = ["Row", "format_summary", "format_table", "main", "run_row", "verdict"]
 
 
 @dataclass
@@ -200,26 +202,76 @@ def _cells(row: Row) -> list[str]:
         f"{row.ours.rate:.4f}",
         _fmt_p_value(row.p_value),
         "exact" if row.ours.clean else "DIFFER",
-        f"{row.time_theirs * 1e3:.3f}",
-        f"{row.time_ours * 1e3:.3f}",
+        _fmt_ms(row.time_theirs),
+        _fmt_ms(row.time_ours),
         "FAIL" if row.failed else "ok",
     ]
 
 
-def format_table(rows: Sequence[Row]) -> list[str]:
-    """The rows as aligned text lines: a header, a rule, one line per row."""
-    body = [_cells(row) for row in rows]
-    titles = [title for title, _ in _COLUMNS]
+def _align(columns: Sequence[tuple[str, bool]], body: Sequence[list[str]]) -> list[str]:
+    """A header, a rule and the body as aligned text lines (``columns``: title, right-aligned)."""
+    titles = [title for title, _ in columns]
     widths = [max(len(cells[i]) for cells in [titles, *body]) for i in range(len(titles))]
 
     def line(cells: list[str]) -> str:
         parts = [
             cell.rjust(width) if right else cell.ljust(width)
-            for cell, width, (_, right) in zip(cells, widths, _COLUMNS, strict=True)
+            for cell, width, (_, right) in zip(cells, widths, columns, strict=True)
         ]
         return "  ".join(parts).rstrip()
 
     return [line(titles), line(["-" * w for w in widths]), *(line(cells) for cells in body)]
+
+
+def format_table(rows: Sequence[Row]) -> list[str]:
+    """Every row as aligned text lines: a header, a rule, one line per row (``--all``)."""
+    return _align(_COLUMNS, [_cells(row) for row in rows])
+
+
+_SUMMARY_COLUMNS = (  # title, right-aligned
+    ("op", False),
+    ("rows", True),
+    ("bit-exact", True),
+    ("equivalent", True),
+    ("failed", True),
+    ("lowest p-value", True),
+    ("torch ms", True),
+    ("flashdrop ms", True),
+)
+
+
+def format_summary(rows: Sequence[Row]) -> list[str]:
+    """One line per op, in the grid's order: its rows, how many passed in each mode, how many
+    failed, the lowest p-value of its mlx-mode rows and the median times over its rows."""
+    by_op: dict[str, list[Row]] = {}
+    for row in rows:
+        by_op.setdefault(row.op, []).append(row)
+    body = []
+    for op, own in by_op.items():
+        p_values = [row.p_value for row in own if row.p_value is not None]
+        body.append(
+            [
+                op,
+                str(len(own)),
+                _passed_of(own, "torch"),
+                _passed_of(own, "mlx"),
+                str(sum(row.failed for row in own)),
+                _fmt_p_value(min(p_values, default=None)),
+                _fmt_ms(statistics.median(row.time_theirs for row in own)),
+                _fmt_ms(statistics.median(row.time_ours for row in own)),
+            ]
+        )
+    return _align(_SUMMARY_COLUMNS, body)
+
+
+def _passed_of(rows: Sequence[Row], mode: str) -> str:
+    """``"passed/total"`` of the rows in ``mode``."""
+    own = [row for row in rows if row.mode == mode]
+    return f"{sum(not row.failed for row in own)}/{len(own)}"
+
+
+def _fmt_ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f}"
 
 
 def header(torch: Torch) -> str:
@@ -230,47 +282,58 @@ def header(torch: Torch) -> str:
     )
 
 
-def footer(grid: Grid, rows: Sequence[Row]) -> list[str]:
-    """What the columns mean, the failures in full, and the summary line (last)."""
-    statistical = sum(row.mode == "mlx" for row in rows)
-    statistical_bound = statistical * P_VALUE_THRESHOLD
-    lines = [
-        "",
-        f"torch rows: rng_mode('torch'), both sides seeded alike; {grid.calls} consecutive calls"
-        " compared bit for bit,",
-        "  NaN compared as NaN.",
-        "mlx rows:   MLX's generator; keep = fraction of kept elements (channels, for feature",
-        f"  dropout), over >= {grid.draws} draws per side when 0 < p < 1. A row FAILS when the",
-        f"  two-proportion z-test's p-value < {P_VALUE_THRESHOLD:g}; that threshold is the"
-        " false-failure rate",
-        f"  per row (normal approximation): over these {statistical} rows, at most about"
-        f" {statistical_bound:.1g} in all.",
-        "values:     every output element is torch's kept value (x * (1/(1-p)); alpha ops:"
-        " x*a + b) or",
-        "  its dropped value, rounded as torch rounds them; whole channels agree in feature"
-        " dropout.",
-        "ms:         median milliseconds per call; flashdrop's output evaluated (mx.eval) inside"
-        " the timing;",
-        "  in torch mode flashdrop draws its masks on the host (numpy's mt19937), as torch does.",
-    ]
-    failures = [row for row in rows if row.failed]
-    if failures:
-        lines += ["", "Failures:"]
-        lines += [
-            f"  {row.op} {row.dtype} {row.shape} p={row.p:g} {row.mode}: {'; '.join(row.problems)}"
-            for row in failures
-        ]
-    return lines
-
-
-def summary(rows: Sequence[Row]) -> str:
+def verdict(rows: Sequence[Row]) -> str:
+    """The first line: PASS or FAIL, and the rows counted by outcome."""
     exact = sum(row.mode == "torch" and not row.failed for row in rows)
     equivalent = sum(row.mode == "mlx" and not row.failed for row in rows)
     failed = sum(row.failed for row in rows)
     return (
-        f"{len(rows)} rows: {exact} bit-exact, {equivalent} statistically equivalent, "
-        f"{failed} failed"
+        f"{'FAIL' if failed else 'PASS'}: {len(rows)} rows: {exact} bit-exact, "
+        f"{equivalent} statistically equivalent, {failed} failed"
     )
+
+
+def failures(rows: Sequence[Row]) -> list[str]:
+    """Each failed row with its problems; nothing when every row passed."""
+    failed = [row for row in rows if row.failed]
+    if not failed:
+        return []
+    return [
+        "",
+        "Failures:",
+        *(
+            f"  {row.op} {row.dtype} {row.shape} p={row.p:g} {row.mode}: {'; '.join(row.problems)}"
+            for row in failed
+        ),
+    ]
+
+
+def legend(grid: Grid, rows: Sequence[Row], every_row: bool) -> list[str]:
+    """What the columns mean, with the false-failure rate of the statistical rows."""
+    statistical = sum(row.mode == "mlx" for row in rows)
+    lines = [
+        "",
+        f"bit-exact:  rows in rng_mode('torch'), both sides seeded alike, whose {grid.calls}"
+        " consecutive calls give",
+        "  torch's bits (NaN compared as NaN).",
+        "equivalent: rows in MLX's own random mode (other masks) whose keep rate (fraction of"
+        " kept elements,",
+        f"  channels for feature dropout, over >= {grid.draws} draws per side when 0 < p < 1)"
+        " is torch's: a row fails",
+        f"  when the two-proportion z-test's p-value < {P_VALUE_THRESHOLD:g}; that threshold is"
+        " the false-failure rate",
+        f"  per row (normal approximation): over these {statistical} rows, at most about"
+        f" {statistical * P_VALUE_THRESHOLD:.1g} in all.",
+        "In every row each output element is torch's kept value (x * (1/(1-p)); alpha ops:"
+        " x*a + b) or its",
+        "  dropped value, rounded as torch rounds them; whole channels agree in feature dropout.",
+        "ms:         median milliseconds per call; flashdrop's output evaluated (mx.eval) inside"
+        " the timing;",
+        "  in torch mode flashdrop draws its masks on the host (numpy's mt19937), as torch does.",
+    ]
+    if not every_row:
+        lines.append("Every row, with its shape, dtype and p: python -m flashdrop.parity --all")
+    return lines
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -281,6 +344,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="a small grid, in seconds")
     parser.add_argument(
+        "--all", action="store_true", help="also print every row (op, dtype, shape, p, mode)"
+    )
+    parser.add_argument(
         "--plot",
         metavar="FILE.png",
         help="also draw the keep-rate distributions (needs matplotlib)",
@@ -290,8 +356,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the report; return 0 when every row passes, 1 when any fails, 2 when a needed
-    package (torch, or matplotlib for ``--plot``) is missing."""
+    """Run the report and print it, verdict first; return 0 when every row passes, 1 when any
+    fails, 2 when a needed package (torch, or matplotlib for ``--plot``) is missing."""
     args = parse_args(argv)
     grid = QUICK if args.quick else FULL
     try:
@@ -308,12 +374,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
 
     rows = _run_grid(torch, grid, args.seed)
-    lines = [header(torch), "", *format_table(rows), *footer(grid, rows)]
+    lines = [verdict(rows), header(torch), "", *format_summary(rows), *failures(rows)]
+    if args.all:
+        lines += ["", *format_table(rows)]
+    lines += legend(grid, rows, every_row=args.all)
     if plt is not None:
         print(f"drawing keep-rate histograms to {args.plot} ...", file=sys.stderr)
         draw_plot(plt, torch, args.plot, grid.plot_calls, args.seed)
         lines.append(f"keep-rate plot: {args.plot}")
-    lines.append(summary(rows))
     print("\n".join(lines))
     return 1 if any(row.failed for row in rows) else 0
 

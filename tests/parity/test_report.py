@@ -1,5 +1,7 @@
 """The parity report, ``python -m flashdrop.parity``: it runs, it passes, and it can fail."""
 
+import contextlib
+import io
 import math
 import re
 import subprocess
@@ -15,8 +17,8 @@ from flashdrop import _dropout, compat, nn, parity
 from flashdrop.parity import grid, plot, report
 
 ROOT = Path(__file__).resolve().parents[2]
-SUMMARY = re.compile(
-    r"^(\d+) rows: (\d+) bit-exact, (\d+) statistically equivalent, (\d+) failed$", re.M
+VERDICT = re.compile(
+    r"^(PASS|FAIL): (\d+) rows: (\d+) bit-exact, (\d+) statistically equivalent, (\d+) failed$"
 )
 
 
@@ -27,17 +29,21 @@ def run_module(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 
 def test_quick_report_passes_and_covers_every_op_and_both_modes():
-    result = run_module("-m", "flashdrop.parity", "--quick")
+    result = run_module("-m", "flashdrop.parity", "--quick", "--all")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = result.stdout
-    summary = SUMMARY.search(out)
-    assert summary, out[-2000:]
-    rows, exact, equivalent, failed = map(int, summary.groups())
-    assert failed == 0
+    lines = result.stdout.splitlines()
+    verdict = VERDICT.match(lines[0])  # the verdict comes first
+    assert verdict, lines[:3]
+    word, rows, exact, equivalent, failed = verdict.groups()
+    rows, exact, equivalent, failed = map(int, (rows, exact, equivalent, failed))
+    assert word == "PASS" and failed == 0
     assert rows == exact + equivalent > 0
-    assert out.rstrip().splitlines()[-1] == summary.group(0)
-    assert out.startswith(f"flashdrop {flashdrop.__version__} parity report: torch ")
-    table = [line for line in out.splitlines() if line.startswith(("F.", "nn."))]
+    assert lines[1].startswith(f"flashdrop {flashdrop.__version__} parity report: torch ")
+    # The per-op summary, then (--all) the table of every row, both starting with an op's label.
+    labelled = [line for line in lines if line.startswith(("F.", "nn."))]
+    summary, table = labelled[: len(grid.OPS)], labelled[len(grid.OPS) :]
+    assert [line.split()[0] for line in summary] == [op.label for op in grid.OPS]
+    assert sum(int(line.split()[1]) for line in summary) == rows
     assert len(table) == rows
     modes = {re.search(r"\s(torch|mlx)\s", line).group(1) for line in table}
     assert modes == {"torch", "mlx"}
@@ -48,8 +54,57 @@ def test_quick_report_passes_and_covers_every_op_and_both_modes():
     for name in nn.__all__:
         if name != "functional" and hasattr(torch.nn, name):
             assert f"nn.{name}" in ops
-    assert "false-failure rate" in out
+    assert "false-failure rate" in result.stdout
+    assert "--all" not in result.stdout  # the hint is for the short form
     assert f"[{rows}/{rows}]" in result.stderr  # progress, as plain lines when not a terminal
+
+
+def report_of(monkeypatch, rows, *args):
+    """``main(args)``'s exit status and printed lines, the grid's rows replaced by ``rows``."""
+    monkeypatch.setattr(report, "_run_grid", lambda *_: rows)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = report.main(["--quick", *args])
+    return status, out.getvalue().splitlines()
+
+
+def made_row(label, mode, problems=()):
+    done = report.Row(label, "float32", "(64, 256)", 0.5, mode, time_theirs=1e-3, time_ours=2e-3)
+    done.bit_exact = (not problems) if mode == "torch" else None
+    done.p_value = None if mode == "torch" else 0.5
+    done.problems = list(problems)
+    return done
+
+
+def test_the_short_form_is_the_verdict_and_one_line_per_op(monkeypatch):
+    rows = [made_row(label, mode) for label in ("F.dropout", "nn.Dropout") for mode in grid.MODES]
+    status, lines = report_of(monkeypatch, rows)
+    assert status == 0
+    assert lines[0] == "PASS: 4 rows: 2 bit-exact, 2 statistically equivalent, 0 failed"
+    labelled = [line.split() for line in lines if line.startswith(("F.", "nn."))]
+    # op, rows, bit-exact, equivalent, failed, lowest p-value, median ms of torch and flashdrop
+    assert labelled == [
+        ["F.dropout", "2", "1/1", "1/1", "0", "0.50", "1.000", "2.000"],
+        ["nn.Dropout", "2", "1/1", "1/1", "0", "0.50", "1.000", "2.000"],
+    ]
+    assert lines[-1] == "Every row, with its shape, dtype and p: python -m flashdrop.parity --all"
+    assert "Failures:" not in lines
+
+
+def test_a_failed_row_makes_the_verdict_fail_and_is_listed(monkeypatch):
+    rows = [
+        made_row("F.dropout", "torch"),
+        made_row("F.dropout", "mlx", ["keep rates differ (p-value < 1e-06)"]),
+    ]
+    status, lines = report_of(monkeypatch, rows)
+    assert status == 1
+    assert lines[0] == "FAIL: 2 rows: 1 bit-exact, 0 statistically equivalent, 1 failed"
+    assert lines[lines.index("Failures:") + 1] == (
+        "  F.dropout float32 (64, 256) p=0.5 mlx: keep rates differ (p-value < 1e-06)"
+    )
+    assert [line.split()[:5] for line in lines if line.startswith("F.")] == [
+        ["F.dropout", "2", "1/1", "0/1", "1"]
+    ]
 
 
 def test_plot_without_matplotlib_exits_2_with_the_install_hint(tmp_path):
