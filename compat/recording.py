@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,7 @@ from flashdrop.compat.lazy_torch import import_torch
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["record_torch_draws", "transposing_draw"]
+__all__ = ["record_torch_draws", "transposing_draws"]
 
 
 @contextmanager
@@ -122,12 +122,12 @@ def _memory_order(out: Any) -> tuple[Any, tuple[int, ...] | None]:
 
 
 @contextmanager
-def transposing_draw(index: int, axes: tuple[int, int]) -> Iterator[None]:
-    """Context manager: torch's draw number ``index`` in the block (0-based, counted as
-    :func:`record_torch_draws` counts them) is made with two axes of its mask swapped.
+def transposing_draws(indices: Collection[int], axes: tuple[int, int]) -> Iterator[None]:
+    """Context manager: torch's draws numbered ``indices`` in the block (0-based, counted as
+    :func:`record_torch_draws` counts them) are made with two axes of their masks swapped.
 
-    ``axes`` index the draw's shape as it draws (:meth:`Draw.drawn`: the sizes other than 1, in
-    memory order) and must have the same size. The draw takes the random numbers it would
+    ``axes`` index each draw's shape as it draws (:meth:`Draw.drawn`: the sizes other than 1, in
+    memory order) and must have the same size. Each draw takes the random numbers it would
     take, and leaves the generator where it would: only the positions of its mask change. This
     is how :mod:`flashdrop.testing` checks that a port applies torch's mask in another order of
     its axes (its output is torch's with the mask so transposed) before it says so.
@@ -138,7 +138,7 @@ def transposing_draw(index: int, axes: tuple[int, int]) -> Iterator[None]:
 
     def draw(aten_op: Any, out: Any, q: float | None) -> None:
         nonlocal count
-        if count == index and q is not None and isinstance(out, torch.Tensor):
+        if count in indices and q is not None and isinstance(out, torch.Tensor):
             drawn, _ = _memory_order(out)
             mask = drawn.view([size for size in drawn.shape if size != 1])
             mask.copy_(mask.transpose(*axes).clone())

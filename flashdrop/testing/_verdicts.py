@@ -27,8 +27,7 @@ _INNER_DROPOUTS = {
     ),
     **{
         rnn: f"torch's {rnn} drops the output of each layer but the last (its dropout={{p}}): "
-        "drop it "
-        "with flashdrop's dropout, in torch's (L, N, H) order"
+        "drop it with flashdrop's dropout, in torch's (L, N, H) order"
         for rnn in ("rnn_tanh", "rnn_relu", "lstm", "gru")
     },
 }
@@ -262,9 +261,9 @@ def _plan(draws: list[Draw]) -> list[tuple]:
     return [(d.drawn(), None if d.p is None else round(d.p, 6)) for d in draws]
 
 
-def same_masks(port_draws: list[Draw], transposed: tuple[int, tuple[int, int]] | None) -> str:
+def same_masks(port_draws: list[Draw], transposed: tuple[list[int], tuple[int, int]] | None) -> str:
     """The verdict on the masks when every draw agreed and an output differs; ``transposed``:
-    the draw and the axes of its drawn shape which, swapped in torch's mask, give the port's
+    the draws and the axes of their drawn shape which, swapped in torch's masks, give the port's
     outputs (:func:`flashdrop.testing._axis_order.transposed_draw`), if any."""
     if not port_draws:
         return "no dropout draws on either side, so the math differs"
@@ -274,11 +273,14 @@ def same_masks(port_draws: list[Draw], transposed: tuple[int, tuple[int, int]] |
         "and mask of each), and computes something else with them"
     )
     if transposed is not None:
-        index, (a, b) = transposed
+        (index, *others), (a, b) = transposed
         draw = port_draws[index]
+        also = ", ".join(f"#{i + 1}" for i in others)
+        also = f", and of {also} made at the same line," if others else ""
+        masks = "those masks'" if others else "that mask's"
         line += (
-            f"; it applies draw #{index + 1}'s mask ({draw.op}, shape {draw.drawn()}, in "
-            f"{draw.where()}) in another order of its axes: torch's outputs with that mask's "
+            f"; it applies the mask of draw #{index + 1} ({draw.op}, shape {draw.drawn()}, in "
+            f"{draw.where()}){also} in another order of its axes: torch's outputs with {masks} "
             f"axes {a} and {b} swapped are the port's (a mask drawn on (N, L, E) where torch "
             "draws it on (L, N, E) draws torch's numbers when N == L, and puts them elsewhere)"
         )
