@@ -190,13 +190,28 @@ def _difference_hints(theirs: list[Draw], ours: list[Draw], how: str, i: int) ->
 
 
 def _missing_hints(draw: Draw, i: int, models: Models) -> list[str]:
-    """What may have left out torch's draw ``i`` on the port's side: a dropout made inside a
-    torch function, or by a functional call, that the port does not make; MLX's own dropout
-    layers in the port; the port's layer of that module left in eval mode while torch's trains.
-    """
+    """What may have left out torch's draw ``i`` on the port's side: the port's module of that
+    path in eval mode while torch's trains (or, where the paths differ, the port's dropout
+    layers in eval mode); else a dropout made inside a torch function, or by a functional call,
+    that the port does not make. And MLX's own dropout layers in the port, which flashdrop does
+    not see."""
     hints = []
+    torch_module = models.torch_module(draw.module)
+    if torch_module is None or torch_module.training:
+        same = models.port_module(draw.module)
+        port_layers = models.port_layers()
+        resting = (
+            [(draw.module, same)]
+            if same is not None and not same.training
+            else [(n, m) for n, m in port_layers if not m.training and not is_mlx_dropout(m)]
+            if same is None
+            else []
+        )
+        hints += [f"the port's {_named(m, n)} is in eval mode" for n, m in resting]
     p = "" if draw.p is None else f"{draw.p:.6g}"
-    if draw.op in _INNER_DROPOUTS:
+    if hints:
+        pass  # the flags explain the missing draw
+    elif draw.op in _INNER_DROPOUTS:
         hints.append(_INNER_DROPOUTS[draw.op].format(p=p))
     elif named(draw.op) is not None and not _is_layer(models.torch_layers(), draw.module):
         where = "" if draw.module is None else f" inside {draw.where()}"
@@ -206,27 +221,23 @@ def _missing_hints(draw: Draw, i: int, models: Models) -> list[str]:
             f"{where}, not a dropout module's: the port needs "
             f"flashdrop.nn.functional.{draw.op}(..., p={p}) at that point"
         )
-    port_layers = models.port_layers()
-    for name, module in port_layers:
-        if is_mlx_dropout(module):
-            hints.append(
-                f"the port's {type(module).__name__} at {name!r} is mlx.nn's: it draws from "
-                "MLX's stream, which flashdrop neither records nor keeps in step with "
-                "torch's; use flashdrop.nn's (flashdrop.compat.port_dropout)"
-            )
-    torch_module = models.torch_module(draw.module)
-    if torch_module is None or torch_module.training:
-        # The port's module of that path in eval mode; else (paths that differ) its layers.
-        same = models.port_module(draw.module)
-        resting = (
-            [(draw.module, same)]
-            if same is not None and not same.training
-            else [(n, m) for n, m in port_layers if not m.training and not is_mlx_dropout(m)]
-            if same is None
-            else []
-        )
-        hints += [f"the port's {type(m).__name__} at {n!r} is in eval mode" for n, m in resting]
+    hints += [
+        f"the port's {_named(m, n)} is mlx.nn's: it draws from MLX's stream, which flashdrop "
+        "neither records nor keeps in step with torch's; use flashdrop.nn's "
+        "(flashdrop.compat.port_dropout)"
+        for n, m in models.port_layers()
+        if is_mlx_dropout(m)
+    ]
     return hints
+
+
+def _named(module: Any, path: str | None) -> str:
+    """``Dropout at 'h.0.drop'``; ``GPT (the model)`` for the outermost module."""
+    return (
+        f"{type(module).__name__} (the model)"
+        if not path
+        else f"{type(module).__name__} at {path!r}"
+    )
 
 
 def _extra_hints(draw: Draw, i: int, models: Models) -> list[str]:
@@ -236,8 +247,8 @@ def _extra_hints(draw: Draw, i: int, models: Models) -> list[str]:
     port_module = models.port_module(draw.module)
     if port_module is not None and not port_module.training:
         return [
-            f"the port's {type(port_module).__name__} at {draw.module!r} is in eval mode and "
-            "drew: it drops without checking self.training (flashdrop.nn's layers do; "
+            f"the port's {_named(port_module, draw.module)} is in eval mode and drew: it drops "
+            "without checking self.training (flashdrop.nn's layers do; "
             "its functions take training=)"
         ]
     same = models.torch_module(draw.module)
@@ -248,7 +259,7 @@ def _extra_hints(draw: Draw, i: int, models: Models) -> list[str]:
         if same is None
         else []
     )
-    return [f"torch's {type(m).__name__} at {n!r} is in eval mode" for n, m in resting]
+    return [f"torch's {_named(m, n)} is in eval mode" for n, m in resting]
 
 
 def _is_layer(layers: list[tuple[str, Any]], name: str | None) -> bool:
@@ -278,9 +289,10 @@ def same_masks(port_draws: list[Draw], transposed: tuple[list[int], tuple[int, i
         also = ", ".join(f"#{i + 1}" for i in others)
         also = f", and of {also} made at the same line," if others else ""
         masks = "those masks'" if others else "that mask's"
+        module = "" if draw.module is None else f", in {draw.where()}"
         line += (
-            f"; it applies the mask of draw #{index + 1} ({draw.op}, shape {draw.drawn()}, in "
-            f"{draw.where()}){also} in another order of its axes: torch's outputs with {masks} "
+            f"; it applies the mask of draw #{index + 1} ({draw.op}, shape {draw.drawn()}"
+            f"{module}){also} in another order of its axes: torch's outputs with {masks} "
             f"axes {a} and {b} swapped are the port's (a mask drawn on (N, L, E) where torch "
             "draws it on (L, N, E) draws torch's numbers when N == L, and puts them elsewhere)"
         )
