@@ -165,41 +165,6 @@ def _tolerances_text(given: tuple[float, float] | None, dtype: Any) -> str:
     return f"within rtol={rtol:g}, atol={atol:g}{defaults}"
 
 
-def _agrees(theirs: Any, ours: Any, given: tuple[float, float] | None) -> bool:
-    """Whether torch's outputs ``theirs`` and the port's ``ours`` agree (their structure does)."""
-    return _first_difference(theirs, ours, given, "", "") is None
-
-
-def _first_difference(
-    theirs: Any, ours: Any, given: tuple[float, float] | None, header: str, table: str
-) -> tuple[str, Any, Any, Any] | None:
-    """The first output that differs: ``(where, torch's, the port's as a tensor, where they
-    differ)``, each compared within ``given`` tolerances or its dtype's defaults; ``None`` if
-    none does. Outputs of different structure, dtype or shape raise (:func:`paired`)."""
-    __tracebackhide__ = True
-    for where, t, o in paired(theirs, ours, header, table=table):
-        differ = differing(t, o, *(given or default_tolerances(t.dtype)))
-        if differ.any():
-            return where, t, o, differ
-    return None
-
-
-def _tolerances_text(given: tuple[float, float] | None, dtype: Any) -> str:
-    """How an output was compared: ``bit for bit``, ``within rtol=1.3e-06, atol=1e-05,
-    torch.testing.assert_close's for float32`` and the like."""
-    if given == (0, 0):
-        return "bit for bit"
-    if given is not None:
-        return f"within rtol={given[0]:g}, atol={given[1]:g}"
-    rtol, atol = default_tolerances(dtype)
-    if rtol == atol == 0:
-        return f"exactly ({str(dtype).removeprefix('torch.')})"
-    return (
-        f"within rtol={rtol:g}, atol={atol:g}, torch.testing.assert_close's for "
-        f"{str(dtype).removeprefix('torch.')}"
-    )
-
-
 def assert_statistically_equivalent(
     torch_obj: Callable[..., Any],
     flashdrop_obj: Callable[..., Any],

@@ -109,25 +109,20 @@ def draws_verdict(theirs: list[Draw], ours: list[Draw], models: Models, masks: b
     """Empty when the port made torch's draws; else the first line (after the header) and the
     lines naming the first draw that differs, with the hints its evidence supports."""
     counts = f"torch drew {_times(len(theirs))}, the port {_times(len(ours))}"
-    pairs = aligned(theirs, ours)
-    if len(theirs) != len(ours) and all(i is not None for i, _ in pairs) != all(
-        j is not None for _, j in pairs
-    ):
+    if len(theirs) != len(ours):
         longer_is_torch = len(theirs) > len(ours)
-        left = [i if longer_is_torch else j for i, j in pairs if i is None or j is None]
-        longer = theirs if longer_is_torch else ours
-        side, other = ("torch", "the port") if longer_is_torch else ("the port", "torch")
-        label = "torch" if longer_is_torch else "port "
-        others = ", ".join(f"#{k + 1}" for k in left[1:])
-        also = f" (nor have {side}'s {others})" if others else ""
-        first = f"{counts}; {side}'s draw #{left[0] + 1} has no counterpart in {other}{also}:"
-        draw = longer[left[0]]
-        hints = (
-            _missing_hints(draw, left[0], models)
-            if longer_is_torch
-            else _extra_hints(draw, left[0], models)
-        )
-        return [first, f"  {label} #{left[0] + 1}: {draw.describe()}", *hints]
+        longer, shorter = (theirs, ours) if longer_is_torch else (ours, theirs)
+        counterparts = _subsequence(longer, shorter)
+        if counterparts is not None:
+            left = [k for k, counterpart in enumerate(counterparts) if counterpart is None]
+            side, other = ("torch", "the port") if longer_is_torch else ("the port", "torch")
+            label = "torch" if longer_is_torch else "port "
+            others = ", ".join(f"#{k + 1}" for k in left[1:])
+            also = f" (nor have {side}'s {others})" if others else ""
+            first = f"{counts}; {side}'s draw #{left[0] + 1} has no counterpart in {other}{also}:"
+            draw = longer[left[0]]
+            hints = (_missing_hints if longer_is_torch else _extra_hints)(draw, left[0], models)
+            return [first, f"  {label} #{left[0] + 1}: {draw.describe()}", *hints]
     if len(theirs) == len(ours):
         counts = f"torch and the port drew {_times(len(theirs))} each"
     # With counts unequal, the shorter side is no subsequence of the longer: a draw differs.
@@ -198,22 +193,14 @@ def _missing_hints(draw: Draw, i: int, models: Models) -> list[str]:
     hints = []
     torch_module = models.torch_module(draw.module)
     if torch_module is None or torch_module.training:
-        same = models.port_module(draw.module)
-        port_layers = models.port_layers()
-        resting = (
-            [(draw.module, same)]
-            if same is not None and not same.training
-            else [(n, m) for n, m in port_layers if not m.training and not is_mlx_dropout(m)]
-            if same is None
-            else []
-        )
+        layers = [(n, m) for n, m in models.port_layers() if not is_mlx_dropout(m)]
+        resting = _in_eval(draw.module, models.port_module(draw.module), layers)
         hints += [f"the port's {_named(m, n)} is in eval mode" for n, m in resting]
     p = "" if draw.p is None else f"{draw.p:.6g}"
-    if hints:
-        pass  # the flags explain the missing draw
-    elif draw.op in _INNER_DROPOUTS:
+    explained = bool(hints)  # by the flags: then the port does make this dropout
+    if not explained and draw.op in _INNER_DROPOUTS:
         hints.append(_INNER_DROPOUTS[draw.op].format(p=p))
-    elif named(draw.op) is not None and not _is_layer(models.torch_layers(), draw.module):
+    elif not explained and named(draw.op) and not _is_layer(models.torch_layers(), draw.module):
         where = "" if draw.module is None else f" inside {draw.where()}"
         at = f" at {draw.site}" if draw.site else ""
         hints.append(
@@ -251,15 +238,17 @@ def _extra_hints(draw: Draw, i: int, models: Models) -> list[str]:
             "without checking self.training (flashdrop.nn's layers do; "
             "its functions take training=)"
         ]
-    same = models.torch_module(draw.module)
-    resting = (
-        [(draw.module, same)]
-        if same is not None and not same.training
-        else [(n, m) for n, m in models.torch_layers() if not m.training]
-        if same is None
-        else []
-    )
+    resting = _in_eval(draw.module, models.torch_module(draw.module), models.torch_layers())
     return [f"torch's {_named(m, n)} is in eval mode" for n, m in resting]
+
+
+def _in_eval(path: str | None, same: Any, layers: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The modules of one side whose eval mode explains a draw the other side made at ``path``:
+    ``same``, its module at that path, if it is in eval mode; where it has no module at that
+    path (its modules are named otherwise), its dropout ``layers`` in eval mode."""
+    if same is not None:
+        return [] if same.training else [(path, same)]
+    return [(name, module) for name, module in layers if not module.training]
 
 
 def _is_layer(layers: list[tuple[str, Any]], name: str | None) -> bool:
