@@ -5,12 +5,14 @@ swapped, a channels-last port without ``channel_dim=-1``, MLX's own dropout, a w
 must fail both helpers where the statistics can see it, with the message the issue asks for.
 """
 
+import dataclasses
 import functools
 import inspect
 import math
 import re
 import subprocess
 import sys
+from typing import Any
 
 import mlx.core as mx
 import mlx.nn
@@ -182,6 +184,30 @@ def test_outputs_in_tuples_and_dicts():
     assert message == (
         "the port differs from torch at call 1 of 3 (seed 0): output is a builtins.tuple of 2 "
         "from torch, but a mlx.core.array from the port"
+    )
+
+
+def test_mappings_and_dataclasses_are_compared_field_by_field():
+    @dataclasses.dataclass
+    class Output:
+        logits: Any
+        loss: Any = None  # None counts as absent
+
+    def theirs(x):
+        return {"logits": TF.dropout(x, 0.3)}
+
+    assert_same_as_torch(theirs, lambda x: Output(F.dropout(x, 0.3)), randn(8, 16))
+    message = failure(
+        assert_same_as_torch, theirs, lambda x: Output(F.dropout(x, 0.3) * 2), randn(8, 16)
+    )
+    assert "elements of output['logits'] differ" in message
+    message = failure(
+        assert_same_as_torch, theirs, lambda x: Output(F.dropout(x, 0.3), x), randn(8, 16)
+    )
+    assert message.endswith(
+        "output is a builtins.dict with the fields ['logits'] from torch, but a "
+        f"{__name__}.test_mappings_and_dataclasses_are_compared_field_by_field.<locals>.Output "
+        "with the fields ['logits', 'loss'] from the port"
     )
 
 
