@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,7 @@ from flashdrop.compat.lazy_torch import import_torch
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["record_torch_draws"]
+__all__ = ["record_torch_draws", "transposing_draws"]
 
 
 @contextmanager
@@ -90,17 +90,26 @@ def record_torch_draws() -> Iterator[list[_recording.Draw]]:
 def _in_memory_order(out: Any, masked: bool) -> tuple[tuple[int, ...], Any, Any]:
     """A drawn tensor's (shape, view, mask) in the order torch drew it: its memory order.
 
-    torch's CPU generator fills a tensor in memory order, and dropout draws its noise with its
-    input's strides (``empty_like``): a transposed view's noise is drawn in the layout under
-    the view. For such a tensor (dense, not row-major) the shape and the mask are permuted into
-    memory order, and ``view`` is its shape; else ``view`` is ``None``. The mask (True where
-    nonzero) only when ``masked``.
+    The shape of :func:`_memory_order`'s tensor, the view's shape when it differs, and the mask
+    (True where nonzero) only when ``masked``.
     """
     torch = import_torch()
     if not isinstance(out, torch.Tensor):
         return (), None, None
-    out = out.detach()
-    view = None
+    drawn, view = _memory_order(out.detach())
+    mask = drawn.ne(0).cpu().numpy() if masked else None
+    return tuple(drawn.shape), view, mask
+
+
+def _memory_order(out: Any) -> tuple[Any, tuple[int, ...] | None]:
+    """A drawn tensor as torch drew it, in its memory order, and the view's shape (or ``None``).
+
+    torch's CPU generator fills a tensor in memory order, and dropout draws its noise with its
+    input's strides (``empty_like``): a transposed view's noise is drawn in the layout under
+    the view. Such a tensor (dense, not row-major) is returned permuted into memory order (a
+    view of the same memory), with its own shape as the second value; any other as it is, with
+    ``None``.
+    """
     if not out.is_contiguous():
         # The dimensions of size 2 or more by decreasing stride; those of size 1 stay.
         big = [d for d in range(out.dim()) if out.size(d) > 1]
@@ -108,9 +117,35 @@ def _in_memory_order(out: Any, masked: bool) -> tuple[tuple[int, ...], Any, Any]
         order = [next(by_stride) if out.size(d) > 1 else d for d in range(out.dim())]
         permuted = out.permute(order)
         if permuted.is_contiguous():
-            out, view = permuted, tuple(out.shape)
-    mask = out.ne(0).cpu().numpy() if masked else None
-    return tuple(out.shape), view, mask
+            return permuted, tuple(out.shape)
+    return out, None
+
+
+@contextmanager
+def transposing_draws(indices: Collection[int], axes: tuple[int, int]) -> Iterator[None]:
+    """Context manager: torch's draws numbered ``indices`` in the block (0-based, counted as
+    :func:`record_torch_draws` counts them) are made with two axes of their masks swapped.
+
+    ``axes`` index each draw's shape as it draws (:meth:`Draw.drawn`: the sizes other than 1, in
+    memory order) and must have the same size. Each draw takes the random numbers it would
+    take, and leaves the generator where it would: only the positions of its mask change. This
+    is how :mod:`flashdrop.testing` checks that a port applies torch's mask in another order of
+    its axes (its output is torch's with the mask so transposed) before it says so.
+    """
+    torch = import_torch()
+    _, dispatch_mode = _torch_modes()
+    count = 0
+
+    def draw(aten_op: Any, out: Any, q: float | None) -> None:
+        nonlocal count
+        if count in indices and q is not None and isinstance(out, torch.Tensor):
+            drawn, _ = _memory_order(out)
+            mask = drawn.view([size for size in drawn.shape if size != 1])
+            mask.copy_(mask.transpose(*axes).clone())
+        count += 1
+
+    with dispatch_mode(draw):
+        yield
 
 
 @functools.cache

@@ -15,6 +15,9 @@ installed (``-p no:flashdrop`` turns it off). It adds, and changes nothing else:
   :func:`~flashdrop.testing.assert_statistically_equivalent` fails, a report section
   "flashdrop: dropout draws" with both sides' draws side by side, ``!`` on those that differ.
 
+The helpers and fixtures hide their own frames from pytest's tracebacks (``__tracebackhide__``):
+a failure shows the test's line, then the message.
+
 This module imports neither flashdrop's arrays nor torch: the fixtures do, when a test uses them.
 """
 
@@ -80,6 +83,7 @@ def flashdrop_seed(request: pytest.FixtureRequest) -> Iterator[int]:
         def test_dropout_rate(flashdrop_seed):
             assert_statistically_equivalent(torch_model, port, x, seed=flashdrop_seed)
     """
+    __tracebackhide__ = True
     from flashdrop.testing import seeded
 
     seed = _chosen_seed(request)
@@ -100,6 +104,7 @@ def torch_mode(flashdrop_seed: int) -> Iterator[int]:
             got = compat.to_torch(port(compat.to_mlx(x)))
             torch.testing.assert_close(got, expected, rtol=0, atol=0)  # says where they differ
     """
+    __tracebackhide__ = True
     import flashdrop
 
     with flashdrop.rng_mode("torch"):

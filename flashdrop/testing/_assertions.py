@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from flashdrop import compat
-from flashdrop._comparison import differing
+from flashdrop._comparison import default_tolerances, differing, tolerances
 from flashdrop._recording import Draw, record_draws
 from flashdrop.compat import record_torch_draws
+from flashdrop.testing._axis_order import transposed_draw
 from flashdrop.testing._draw_table import draw_table
-from flashdrop.testing._outputs import as_tensors, call_args, failure, paired, positions, value_text
+from flashdrop.testing._models import Models
+from flashdrop.testing._outputs import (
+    Inputs,
+    as_tensors,
+    call_args,
+    failure,
+    paired,
+    positions,
+    value_text,
+)
 from flashdrop.testing._seeding import seeded
 from flashdrop.testing._statistics import (
     is_alpha,
@@ -30,8 +41,9 @@ def assert_same_as_torch(
     *inputs: Any,
     seed: int = 0,
     calls: int = 3,
-    rtol: float = 0.0,
-    atol: float = 0.0,
+    rtol: float | None = None,
+    atol: float | None = None,
+    **keyword_inputs: Any,
 ) -> None:
     """Assert that a port makes the torch original's draws and gives its outputs, from one seed.
 
@@ -42,34 +54,46 @@ def assert_same_as_torch(
     draws (a channels-last ``(N, 1, 1, C)`` is torch's ``(N, C, 1, 1)``: the sizes other than
     1 must be equal; torch's in its memory order, so that the dropout of a transposed view is
     drawn in the order of the memory under it), its ``p`` (within rounding) and its mask.
-    Only when every draw agrees are
-    the outputs compared: bit for bit by default (NaN equals NaN), else with
-    ``|port - torch| <= atol + rtol * |torch|``. Every call gets fresh copies of ``inputs``, so
+    Only when every draw agrees are the outputs compared, as ``torch.testing.assert_close``
+    compares them: ``|port - torch| <= atol + rtol * |torch|`` (NaN equals NaN), by default
+    with its tolerances for the dtype (float32: ``rtol=1.3e-6, atol=1e-5``; float64:
+    ``1e-7, 1e-7``; float16: ``1e-3, 1e-5``; bfloat16: ``1.6e-2, 1e-5``; integers and bool:
+    equal), so that a port whose matrix products round differently from torch's passes;
+    ``rtol=0, atol=0`` asks for torch's bits. Every call gets fresh copies of the inputs, so
     in-place layers do not feed one call's output into the next. Modules run in whatever
     training or evaluation state they are in. The random states and mode are restored afterwards.
+
+    The hints read the models' training flags and dropout layers: a module given as it is, or
+    inside a lambda, a ``functools.partial`` or a bound method (its closure, arguments or
+    ``self``; the first module found is taken), as Hugging Face models are often called.
 
     Args:
         torch_obj: a torch callable on CPU tensors: a dropout function or module, or a model.
         flashdrop_obj: its port, called on ``mlx.core.array`` inputs.
-        inputs: the positional arguments of both. ``torch.Tensor`` and ``mx.array`` values are
-            given to torch as tensors and to the port as arrays (converted with
-            :mod:`flashdrop.compat`, bit for bit); anything else is passed to both as it is.
+        inputs, keyword_inputs: the positional and keyword arguments of both (keywords other
+            than this function's own). ``torch.Tensor`` and ``mx.array`` values are given to
+            torch as tensors and to the port as arrays (converted with :mod:`flashdrop.compat`,
+            bit for bit); anything else is passed to both as it is.
         seed: the seed of both sides. Default: 0
         calls: how many consecutive calls to compare (each draws new masks). Default: 3
-        rtol, atol: tolerances, for ports whose other layers round differently from torch's
-            (MLX's matrix products, for one). Default: 0, bit for bit.
+        rtol, atol: tolerances of the outputs; one given alone makes the other 0.
+            Default: ``torch.testing.assert_close``'s for each output's dtype.
 
-    Outputs may be a tensor (an array for the port) or tuples, lists and dicts of them; dtypes
-    and shapes must be equal.
+    Outputs may be a tensor (an array for the port), tuples and lists of them (matched by
+    position), or mappings and dataclasses of them, such as Hugging Face's ``ModelOutput``
+    (matched by field name against the port's dict or dataclass; a field holding ``None``
+    counts as absent); dtypes and shapes must be equal.
 
     Raises:
         AssertionError: a draw or an output differs. A draw: the message names the call and
             the first draw that differs, with both sides' op, shape, p, module and call site
-            (or the draw of one side that has no counterpart on the other), and what may cause
-            it. An output: the message names the call and the output, the first differing
-            positions with both values, and says that the masks were the same ("same masks,
-            the math differs"). The error's ``flashdrop_draws`` attribute holds both sides'
-            draws as a table, which the pytest plugin shows.
+            (or the draw of one side that has no counterpart on the other, found by shape, p
+            and module path), and the hints the models' flags and layers support. An output:
+            the message names the call and the output, the first differing positions with both
+            values, and says that the masks were the same ("same masks, the math differs");
+            when torch, rerun with one mask's axes swapped, gives the port's outputs, it names
+            that draw. The error's ``flashdrop_draws`` attribute holds both sides' draws as a
+            table, which the pytest plugin shows.
         ValueError: ``calls`` is not a positive int, or a tolerance is negative.
 
     Example::
@@ -78,39 +102,67 @@ def assert_same_as_torch(
         >>> port = mlx.nn.Sequential(mlx.nn.Linear(8, 8), flashdrop.nn.Dropout(0.2))
         >>> port.load_weights([(f"layers.{k}", compat.to_mlx(v))
         ...                    for k, v in model.state_dict().items()])
-        >>> assert_same_as_torch(model, port, torch.randn(4, 8), atol=1e-6)
+        >>> assert_same_as_torch(model, port, torch.randn(4, 8))
     """
+    __tracebackhide__ = True
     if not isinstance(calls, int) or calls < 1:
         raise ValueError(f"assert_same_as_torch: calls must be a positive int, but got {calls!r}")
-    if not (rtol >= 0 and atol >= 0):
-        raise ValueError(
-            f"assert_same_as_torch: rtol and atol must be >= 0, but got rtol={rtol}, atol={atol}"
-        )
-    originals = as_tensors(inputs)
-    how = "bit for bit" if rtol == atol == 0 else f"within rtol={rtol}, atol={atol}"
+    given = tolerances(rtol, atol, "assert_same_as_torch")
+    torch = compat.import_torch()
+    originals = as_tensors(inputs, keyword_inputs)
+    models = Models.of(torch_obj, flashdrop_obj)
     with seeded(seed, mode="torch"):
         for call in range(1, calls + 1):
             header = f"the port differs from torch at call {call} of {calls} (seed {seed})"
+            state = torch.get_rng_state()
             theirs, ours, torch_draws, port_draws = run_both(torch_obj, flashdrop_obj, originals)
-            table = draw_table(torch_draws, port_draws)
-            verdict = draws_verdict(torch_draws, port_draws, torch_obj, flashdrop_obj, True)
+            table = draw_table(torch_draws, port_draws, masks=True)
+            verdict = draws_verdict(torch_draws, port_draws, models, masks=True)
             if verdict:
                 raise failure(f"{header}: {verdict[0]}", verdict[1:], table)
-            for where, t, o in paired(theirs, ours, header, table=table):
-                differ = differing(t, o, rtol, atol)
-                if differ.any():
-                    lines = [
-                        *(
-                            f"  {pos}: torch {value_text(t, pos)}, port {value_text(o, pos)}"
-                            for pos in positions(differ)
-                        ),
-                        same_masks(port_draws),
-                    ]
-                    first = (
-                        f"{header}: {int(differ.sum())} of {differ.numel()} elements of {where} "
-                        f"differ (compared {how}); first at"
-                    )
-                    raise failure(first, lines, table)
+            difference = _first_difference(theirs, ours, given, header, table)
+            if difference is not None:
+                where, t, o, differ = difference
+                first = (
+                    f"{header}: {int(differ.sum())} of {differ.numel()} elements of {where} "
+                    f"differ (compared {_tolerances_text(given, t.dtype)}); first at"
+                )
+                values = [
+                    f"  {pos}: torch {value_text(t, pos)}, port {value_text(o, pos)}"
+                    for pos in positions(differ)
+                ]
+                agrees = functools.partial(_agrees, ours=ours, given=given)
+                transposed = transposed_draw(torch_obj, originals, state, port_draws, agrees)
+                raise failure(first, [*values, same_masks(port_draws, transposed)], table)
+
+
+def _agrees(theirs: Any, ours: Any, given: tuple[float, float] | None) -> bool:
+    """Whether torch's outputs ``theirs`` and the port's ``ours`` agree (their structure does)."""
+    return _first_difference(theirs, ours, given, "", "") is None
+
+
+def _first_difference(
+    theirs: Any, ours: Any, given: tuple[float, float] | None, header: str, table: str
+) -> tuple[str, Any, Any, Any] | None:
+    """The first output that differs: ``(where, torch's, the port's as a tensor, where they
+    differ)``, each compared within ``given`` tolerances or its dtype's defaults; ``None`` if
+    none does. Outputs of different structure, dtype or shape raise (:func:`paired`)."""
+    __tracebackhide__ = True
+    for where, t, o in paired(theirs, ours, header, table=table):
+        differ = differing(t, o, *(given or default_tolerances(t.dtype)))
+        if differ.any():
+            return where, t, o, differ
+    return None
+
+
+def _tolerances_text(given: tuple[float, float] | None, dtype: Any) -> str:
+    """How an output was compared: ``bit for bit``, ``within rtol=1.3e-06, atol=1e-05,
+    torch.testing.assert_close's for float32`` and the like."""
+    rtol, atol = given or default_tolerances(dtype)
+    if rtol == atol == 0:
+        return "bit for bit"
+    defaults = "" if given else f", torch.testing.assert_close's for {str(dtype)[6:]}"
+    return f"within rtol={rtol:g}, atol={atol:g}{defaults}"
 
 
 def assert_statistically_equivalent(
@@ -120,6 +172,7 @@ def assert_statistically_equivalent(
     trials: int = 1000,
     false_failure_rate: float = 1e-6,
     seed: int = 0,
+    **keyword_inputs: Any,
 ) -> None:
     """Assert that a port drops like the torch original in flashdrop's default ``"mlx"`` mode.
 
@@ -157,7 +210,7 @@ def assert_statistically_equivalent(
     Args:
         torch_obj: a torch callable on CPU tensors: a dropout function or module, or a model.
         flashdrop_obj: its port, called on ``mlx.core.array`` inputs.
-        inputs: as for :func:`assert_same_as_torch`.
+        inputs, keyword_inputs: as for :func:`assert_same_as_torch`.
         trials: calls per side. Default: 1000
         false_failure_rate: the probability that the check fails a port whose draws and
             outputs have torch's distribution. Default: 1e-6
@@ -177,6 +230,7 @@ def assert_statistically_equivalent(
         >>> assert_statistically_equivalent(torch.nn.Dropout(0.3), flashdrop.nn.Dropout(0.3),
         ...                                 torch.randn(64, 32))
     """
+    __tracebackhide__ = True
     if not isinstance(trials, int) or trials < 2:
         raise ValueError(
             f"assert_statistically_equivalent: trials must be an int >= 2, but got {trials!r}"
@@ -186,8 +240,9 @@ def assert_statistically_equivalent(
             "assert_statistically_equivalent: false_failure_rate must be in (0, 1), "
             f"but got {false_failure_rate!r}"
         )
-    originals = as_tensors(inputs)
-    alpha = is_alpha(torch_obj)
+    originals = as_tensors(inputs, keyword_inputs)
+    models = Models.of(torch_obj, flashdrop_obj)
+    alpha = is_alpha(models.torch or torch_obj)
     # samples[(where, statistic)] = (torch's values, the port's values), one per call.
     samples: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
 
@@ -203,8 +258,8 @@ def assert_statistically_equivalent(
                 f"the port differs from torch at call {call} (seed {seed}, flashdrop in mlx mode)"
             )
             theirs, ours, torch_draws, port_draws = run_both(torch_obj, flashdrop_obj, originals)
-            table = draw_table(torch_draws, port_draws)
-            verdict = draws_verdict(torch_draws, port_draws, torch_obj, flashdrop_obj, False)
+            table = draw_table(torch_draws, port_draws, masks=False)
+            verdict = draws_verdict(torch_draws, port_draws, models, masks=False)
             if verdict:
                 raise failure(f"{header}: {verdict[0]}", verdict[1:], table)
             for i, (t, o) in enumerate(zip(torch_draws, port_draws, strict=True), 1):
@@ -237,7 +292,9 @@ def assert_statistically_equivalent(
         raise AssertionError("\n".join([header, *rows]))
 
 
-def dropout_sites(torch_model: Callable[..., Any], *inputs: Any) -> list[Draw]:
+def dropout_sites(
+    torch_model: Callable[..., Any], *inputs: Any, **keyword_inputs: Any
+) -> list[Draw]:
     """The draws a torch model makes in one call, in call order, with modules and call sites.
 
     Runs ``torch_model(*inputs)`` once, without gradients, recording its draws
@@ -264,18 +321,19 @@ def dropout_sites(torch_model: Callable[..., Any], *inputs: Any) -> list[Draw]:
     """
     torch = compat.import_torch()
     with torch.random.fork_rng(devices=[]), torch.no_grad(), record_torch_draws() as draws:
-        torch_model(*as_tensors(inputs))
+        args, kwargs = as_tensors(inputs, keyword_inputs)
+        torch_model(*args, **kwargs)
     return draws
 
 
 def run_both(
-    torch_obj: Callable[..., Any], flashdrop_obj: Callable[..., Any], originals: list[Any]
+    torch_obj: Callable[..., Any], flashdrop_obj: Callable[..., Any], originals: Inputs
 ) -> tuple[Any, Any, list[Draw], list[Draw]]:
     """One call of each side on fresh inputs: (torch's output, the port's, their draws)."""
     torch = compat.import_torch()
-    torch_args, port_args = call_args(originals)
+    (torch_args, torch_kwargs), (port_args, port_kwargs) = call_args(originals)
     with torch.no_grad(), record_torch_draws() as torch_draws:
-        theirs = torch_obj(*torch_args)
+        theirs = torch_obj(*torch_args, **torch_kwargs)
     with record_draws() as port_draws:
-        ours = flashdrop_obj(*port_args)
+        ours = flashdrop_obj(*port_args, **port_kwargs)
     return theirs, ours, torch_draws, port_draws

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from flashdrop._recording import Draw
-from flashdrop.testing._verdicts import differs_in, unmatched
+from flashdrop.testing._verdicts import aligned, differs_in
 
 __all__ = ["draw_table"]
 
 
-def draw_table(theirs: list[Draw], ours: list[Draw]) -> str:
+def draw_table(theirs: list[Draw], ours: list[Draw], masks: bool) -> str:
     """Both sides' draws side by side, one row per draw (``#i/j`` where a draw of one side has
-    no counterpart, ``-``), ``!`` where the two differ (in their masks too, unless a draw is
-    missing)."""
+    no counterpart, ``-``), ``!`` where the two differ: in kind, shape or p, and with ``masks``
+    (torch mode) in their masks too, unless a draw is missing (the masks after it come from
+    elsewhere in the stream)."""
 
     def cell(draw: Draw | None) -> str:
         if draw is None:
@@ -22,9 +23,8 @@ def draw_table(theirs: list[Draw], ours: list[Draw]) -> str:
         return f"{draw.op} {draw.shape}{p}{where}{site}"
 
     rows = []
-    pairs = _aligned(theirs, ours)
-    # With a draw missing on one side, the masks after it come from elsewhere in the stream.
-    masks = all(i is not None and j is not None for i, j in pairs)
+    pairs = aligned(theirs, ours)
+    masks = masks and all(i is not None and j is not None for i, j in pairs)
     for i, j in pairs:
         t = None if i is None else theirs[i]
         o = None if j is None else ours[j]
@@ -38,21 +38,3 @@ def draw_table(theirs: list[Draw], ours: list[Draw]) -> str:
     rows.insert(0, ("", "torch", "port"))
     widths = [max(len(row[k]) for row in rows) for k in range(2)]
     return "\n".join(f"{a:>{widths[0]}}  {b:<{widths[1]}} | {c}" for a, b, c in rows)
-
-
-def _aligned(theirs: list[Draw], ours: list[Draw]) -> list[tuple[int | None, int | None]]:
-    """Pairs of indices, torch's and the port's, with ``None`` against a draw of one side that
-    has no counterpart on the other (when one side's draws are the other's with some left out),
-    else draw against draw in order."""
-    n = max(len(theirs), len(ours))
-    if len(theirs) != len(ours):
-        longer, shorter = (theirs, ours) if len(theirs) > len(ours) else (ours, theirs)
-        left = unmatched(longer, shorter)
-        if left is not None:
-            pairs, k = [], 0
-            for i in range(len(longer)):
-                pair = (i, None) if i in left else (i, k)
-                k += i not in left
-                pairs.append(pair if longer is theirs else pair[::-1])
-            return pairs
-    return [(i if i < len(theirs) else None, i if i < len(ours) else None) for i in range(n)]

@@ -4,33 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlx.nn
 import numpy as np
-from mlx.utils import tree_flatten
 
-from flashdrop import compat
-from flashdrop import nn as fnn
-from flashdrop._family import MEMBERS, named
+from flashdrop._family import named
 from flashdrop._recording import Draw
+from flashdrop.testing._models import Models, is_mlx_dropout
 from flashdrop.testing._outputs import SHOWN
 
-__all__ = ["differs_in", "draws_verdict", "same_masks", "unmatched"]
+__all__ = ["aligned", "differs_in", "draws_verdict", "same_masks"]
 
 # What a port missing torch's draw of one of these ops must do: torch's dropouts that no
 # dropout module makes.
 _INNER_DROPOUTS = {
     "scaled_dot_product_attention": (
-        "torch's scaled_dot_product_attention drops the attention weights (its dropout_p): "
-        "pass the same dropout_p to flashdrop.nn.functional.scaled_dot_product_attention"
+        "torch's scaled_dot_product_attention drops the attention weights (its "
+        "dropout_p={p}): pass dropout_p={p} to flashdrop.nn.functional.scaled_dot_product_attention"
     ),
     "multi_head_attention_forward": (
-        "torch's MultiheadAttention drops the attention weights (its dropout): pass it as "
+        "torch's MultiheadAttention drops the attention weights (its dropout={p}): pass it as "
         "dropout_p to flashdrop.nn.functional.scaled_dot_product_attention, or drop the weights "
         "with flashdrop.nn.functional.dropout"
     ),
     **{
-        rnn: f"torch's {rnn} drops the output of each layer but the last (its dropout): drop it "
-        "with flashdrop's dropout, in torch's (L, N, H) order"
+        rnn: f"torch's {rnn} drops the output of each layer but the last (its dropout={{p}}): "
+        "drop it with flashdrop's dropout, in torch's (L, N, H) order"
         for rnn in ("rnn_tanh", "rnn_relu", "lstm", "gru")
     },
 }
@@ -56,36 +53,77 @@ def differs_in(t: Draw, o: Draw, masks: bool) -> str | None:
     return None
 
 
-def unmatched(longer: list[Draw], shorter: list[Draw]) -> list[int] | None:
-    """The draws of ``longer`` (0-based) left over when ``shorter`` is matched to it in order,
-    each draw to the first that agrees with it (shape and p); ``None`` if it cannot be."""
-    left, j = [], 0
-    for i, draw in enumerate(longer):
-        if j < len(shorter) and differs_in(draw, shorter[j], False) is None:
+def aligned(theirs: list[Draw], ours: list[Draw]) -> list[tuple[int | None, int | None]]:
+    """Both sides' draws paired, as ``(torch's index, the port's)`` (0-based), in call order.
+
+    With as many draws on each side, draw against draw. Else, when the shorter side's draws are
+    the longer side's with some left out, each is paired with a draw that agrees with it (shape
+    and p), preferring the pairing in which the most pairs were made in the same module path
+    (so that the draw left out is the one of the module that made no draw, not a neighbour of
+    the same shape and p), then the earliest; the draws left over get ``None`` against them.
+    Otherwise draw against draw, ``None`` past the shorter side's end.
+    """
+    n = max(len(theirs), len(ours))
+    in_order = [(i if i < len(theirs) else None, i if i < len(ours) else None) for i in range(n)]
+    if len(theirs) == len(ours):
+        return in_order
+    longer, shorter = (theirs, ours) if len(theirs) > len(ours) else (ours, theirs)
+    counterparts = _subsequence(longer, shorter)
+    if counterparts is None:
+        return in_order
+    pairs = [(i, j) for i, j in enumerate(counterparts)]
+    return pairs if longer is theirs else [(j, i) for i, j in pairs]
+
+
+def _subsequence(longer: list[Draw], shorter: list[Draw]) -> list[int | None] | None:
+    """For each draw of ``longer``, the index of its counterpart in ``shorter`` (``None``: left
+    over), when every draw of ``shorter`` finds one; else ``None``. See :func:`aligned`."""
+    n, m = len(longer), len(shorter)
+    # best[i][j]: (pairs, pairs in the same module) pairing longer[i:] with shorter[j:].
+    best = [[(0, 0)] * (m + 1) for _ in range(n + 1)]
+
+    def paired_score(i: int, j: int) -> tuple[int, int] | None:
+        if differs_in(longer[i], shorter[j], False) is not None:
+            return None
+        pairs, same = best[i + 1][j + 1]
+        return pairs + 1, same + (longer[i].module == shorter[j].module)
+
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            pair = paired_score(i, j)
+            best[i][j] = max(best[i + 1][j], best[i][j + 1], *([pair] if pair else []))
+    if best[0][0][0] < m:
+        return None
+    counterparts: list[int | None] = []
+    j = 0
+    for i in range(n):
+        if j < m and paired_score(i, j) == best[i][j]:
+            counterparts.append(j)
             j += 1
         else:
-            left.append(i)
-    return left if j == len(shorter) else None
+            counterparts.append(None)
+    return counterparts
 
 
-def draws_verdict(
-    theirs: list[Draw], ours: list[Draw], torch_obj: Any, port: Any, masks: bool
-) -> list[str]:
+def draws_verdict(theirs: list[Draw], ours: list[Draw], models: Models, masks: bool) -> list[str]:
     """Empty when the port made torch's draws; else the first line (after the header) and the
-    lines naming the first draw that differs, with hints."""
+    lines naming the first draw that differs, with the hints its evidence supports."""
     counts = f"torch drew {_times(len(theirs))}, the port {_times(len(ours))}"
     if len(theirs) != len(ours):
-        longer, shorter = (theirs, ours) if len(theirs) > len(ours) else (ours, theirs)
-        left = unmatched(longer, shorter)
-        if left is not None:
-            side, other = ("torch", "the port") if longer is theirs else ("the port", "torch")
-            label = "torch" if longer is theirs else "port "
-            others = ", ".join(f"#{i + 1}" for i in left[1:])
+        longer_is_torch = len(theirs) > len(ours)
+        longer, shorter = (theirs, ours) if longer_is_torch else (ours, theirs)
+        counterparts = _subsequence(longer, shorter)
+        if counterparts is not None:
+            left = [k for k, counterpart in enumerate(counterparts) if counterpart is None]
+            side, other = ("torch", "the port") if longer_is_torch else ("the port", "torch")
+            label = "torch" if longer_is_torch else "port "
+            others = ", ".join(f"#{k + 1}" for k in left[1:])
             also = f" (nor have {side}'s {others})" if others else ""
             first = f"{counts}; {side}'s draw #{left[0] + 1} has no counterpart in {other}{also}:"
-            lines = [f"  {label} #{left[0] + 1}: {longer[left[0]].describe()}"]
-            return [first, *lines, *_hints(theirs, ours, torch_obj, port, None, left[0])]
-    else:
+            draw = longer[left[0]]
+            hints = (_missing_hints if longer_is_torch else _extra_hints)(draw, left[0], models)
+            return [first, f"  {label} #{left[0] + 1}: {draw.describe()}", *hints]
+    if len(theirs) == len(ours):
         counts = f"torch and the port drew {_times(len(theirs))} each"
     # With counts unequal, the shorter side is no subsequence of the longer: a draw differs.
     i, how = next(
@@ -96,12 +134,12 @@ def draws_verdict(
         ),
         (None, None),
     )
-    if how is None:
+    if i is None or how is None:
         return []
     t, o = theirs[i], ours[i]
     first = f"{counts}; draw #{i + 1} differs in {_difference(t, o, how)}:"
     lines = [f"  torch #{i + 1}: {t.describe()}", f"  port  #{i + 1}: {o.describe()}"]
-    return [first, *lines, *_hints(theirs, ours, torch_obj, port, how, i)]
+    return [first, *lines, *_difference_hints(theirs, ours, how, i)]
 
 
 def _difference(t: Draw, o: Draw, how: str) -> str:
@@ -128,11 +166,8 @@ def _shape(draw: Draw) -> str:
     return shape if drawn == draw.shape else f"{shape}, that is {drawn}"
 
 
-def _hints(
-    theirs: list[Draw], ours: list[Draw], torch_obj: Any, port: Any, how: str | None, i: int
-) -> list[str]:
-    """What may have caused the difference, from both sides' layers and draws."""
-    torch = compat.import_torch()
+def _difference_hints(theirs: list[Draw], ours: list[Draw], how: str, i: int) -> list[str]:
+    """What may have made draw ``i`` differ, where both sides made it."""
     hints = []
     if how == "shape" and _drops_channels(ours[i].op):
         hints.append(
@@ -144,27 +179,81 @@ def _hints(
             "the same draw from another place in the stream: something before it drew from "
             "torch's generator on one side only, or reseeded"
         )
-    if how is None and len(ours) < len(theirs) and theirs[i].op in _INNER_DROPOUTS:
-        hints.append(_INNER_DROPOUTS[theirs[i].op])
-    if len(ours) < len(theirs) and _is_module(port):
-        for name, module in _flashdrop_layers(port):
-            if _is_mlx_dropout(module):
-                hints.append(
-                    f"the port's {type(module).__name__} at {name!r} is mlx.nn's: it draws from "
-                    "MLX's stream, which flashdrop neither records nor keeps in step with "
-                    "torch's; use flashdrop.nn's (flashdrop.compat.port_dropout)"
-                )
-            elif not module.training:
-                hints.append(f"the port's {type(module).__name__} at {name!r} is in eval mode")
-    if len(theirs) < len(ours) and isinstance(torch_obj, torch.nn.Module):
-        hints += [
-            f"torch's {type(module).__name__} at {name!r} is in eval mode"
-            for name, module in compat.dropout_layers(torch_obj)
-            if not module.training
-        ]
     if how == "p" and sorted(_plan(theirs)) == sorted(_plan(ours)):
         hints.append("the port makes torch's draws in another order")
     return hints
+
+
+def _missing_hints(draw: Draw, i: int, models: Models) -> list[str]:
+    """What may have left out torch's draw ``i`` on the port's side: the port's module of that
+    path in eval mode while torch's trains (or, where the paths differ, the port's dropout
+    layers in eval mode); else a dropout made inside a torch function, or by a functional call,
+    that the port does not make. And MLX's own dropout layers in the port, which flashdrop does
+    not see."""
+    hints = []
+    torch_module = models.torch_module(draw.module)
+    if torch_module is None or torch_module.training:
+        layers = [(n, m) for n, m in models.port_layers() if not is_mlx_dropout(m)]
+        resting = _in_eval(draw.module, models.port_module(draw.module), layers)
+        hints += [f"the port's {_named(m, n)} is in eval mode" for n, m in resting]
+    p = "" if draw.p is None else f"{draw.p:.6g}"
+    explained = bool(hints)  # by the flags: then the port does make this dropout
+    if not explained and draw.op in _INNER_DROPOUTS:
+        hints.append(_INNER_DROPOUTS[draw.op].format(p=p))
+    elif not explained and named(draw.op) and not _is_layer(models.torch_layers(), draw.module):
+        where = "" if draw.module is None else f" inside {draw.where()}"
+        at = f" at {draw.site}" if draw.site else ""
+        hints.append(
+            f"torch's draw #{i + 1} is a call of torch.nn.functional.{draw.op} (p={p}){at}"
+            f"{where}, not a dropout module's: the port needs "
+            f"flashdrop.nn.functional.{draw.op}(..., p={p}) at that point"
+        )
+    hints += [
+        f"the port's {_named(m, n)} is mlx.nn's: it draws from MLX's stream, which flashdrop "
+        "neither records nor keeps in step with torch's; use flashdrop.nn's "
+        "(flashdrop.compat.port_dropout)"
+        for n, m in models.port_layers()
+        if is_mlx_dropout(m)
+    ]
+    return hints
+
+
+def _named(module: Any, path: str | None) -> str:
+    """``Dropout at 'h.0.drop'``; ``GPT (the model)`` for the outermost module."""
+    return (
+        f"{type(module).__name__} (the model)"
+        if not path
+        else f"{type(module).__name__} at {path!r}"
+    )
+
+
+def _extra_hints(draw: Draw, i: int, models: Models) -> list[str]:
+    """What may have made the port's draw ``i`` that torch does not make: the port's module
+    drawing in eval mode; else torch's module of that path in eval mode (or, where the paths
+    differ, torch's dropout layers in eval mode), the port's drawing in training."""
+    port_module = models.port_module(draw.module)
+    if port_module is not None and not port_module.training:
+        return [
+            f"the port's {_named(port_module, draw.module)} is in eval mode and drew: it drops "
+            "without checking self.training (flashdrop.nn's layers do; "
+            "its functions take training=)"
+        ]
+    resting = _in_eval(draw.module, models.torch_module(draw.module), models.torch_layers())
+    return [f"torch's {_named(m, n)} is in eval mode" for n, m in resting]
+
+
+def _in_eval(path: str | None, same: Any, layers: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The modules of one side whose eval mode explains a draw the other side made at ``path``:
+    ``same``, its module at that path, if it is in eval mode; where it has no module at that
+    path (its modules are named otherwise), its dropout ``layers`` in eval mode."""
+    if same is not None:
+        return [] if same.training else [(path, same)]
+    return [(name, module) for name, module in layers if not module.training]
+
+
+def _is_layer(layers: list[tuple[str, Any]], name: str | None) -> bool:
+    """Whether ``name`` is one of the dropout ``layers``' (a draw made by a dropout module)."""
+    return any(layer_name == name for layer_name, _ in layers)
 
 
 def _plan(draws: list[Draw]) -> list[tuple]:
@@ -172,8 +261,10 @@ def _plan(draws: list[Draw]) -> list[tuple]:
     return [(d.drawn(), None if d.p is None else round(d.p, 6)) for d in draws]
 
 
-def same_masks(port_draws: list[Draw]) -> str:
-    """The verdict on the masks when every draw agreed and an output differs."""
+def same_masks(port_draws: list[Draw], transposed: tuple[list[int], tuple[int, int]] | None) -> str:
+    """The verdict on the masks when every draw agreed and an output differs; ``transposed``:
+    the draws and the axes of their drawn shape which, swapped in torch's masks, give the port's
+    outputs (:func:`flashdrop.testing._axis_order.transposed_draw`), if any."""
     if not port_draws:
         return "no dropout draws on either side, so the math differs"
     n = len(port_draws)
@@ -181,55 +272,28 @@ def same_masks(port_draws: list[Draw]) -> str:
         f"same masks, the math differs: the port made torch's {n} draw{'s' * (n > 1)} (shape, p "
         "and mask of each), and computes something else with them"
     )
-    if any(_drops_channels(d.op) for d in port_draws):
+    if transposed is not None:
+        (index, *others), (a, b) = transposed
+        draw = port_draws[index]
+        also = ", ".join(f"#{i + 1}" for i in others)
+        also = f", and of {also} made at the same line," if others else ""
+        masks = "those masks'" if others else "that mask's"
+        module = "" if draw.module is None else f", in {draw.where()}"
+        line += (
+            f"; it applies the mask of draw #{index + 1} ({draw.op}, shape {draw.drawn()}"
+            f"{module}){also} in another order of its axes: torch's outputs with {masks} "
+            f"axes {a} and {b} swapped are the port's (a mask drawn on (N, L, E) where torch "
+            "draws it on (L, N, E) draws torch's numbers when N == L, and puts them elsewhere)"
+        )
+    elif any(_drops_channels(d.op) for d in port_draws):
         line += (
             "; a channels-last port whose channel dropout lacks channel_dim=-1 draws torch's "
             "masks when H == C, and applies them along the wrong axis"
         )
-    else:
-        # A draw with two sizes alike looks the same drawn in either order of those axes.
-        alike = next((i for i, d in enumerate(port_draws, 1) if _has_equal_sizes(d)), None)
-        if alike is not None:
-            line += (
-                f"; draw #{alike} has dimensions of equal size {port_draws[alike - 1].drawn()}: "
-                "drawn in another order of its axes (as (N, L, H) for torch's (L, N, H)), it "
-                "draws torch's mask and applies it to other positions"
-            )
     return line
-
-
-def _has_equal_sizes(draw: Draw) -> bool:
-    drawn = draw.drawn()
-    return len(set(drawn)) < len(drawn)
-
-
-def _is_module(value: Any) -> bool:
-    return isinstance(value, mlx.nn.Module)
-
-
-def _flashdrop_layers(model: mlx.nn.Module) -> list[tuple[str, mlx.nn.Module]]:
-    """The dropout-like modules of an MLX model, in registration order, with their names: MLX's,
-    and flashdrop's twins of the originals compat.port_dropout ports (and their subclasses)."""
-    twins = tuple(getattr(fnn, m.module) for m in MEMBERS if m.original is not None)
-    found = []
-
-    def visit(name: str, module: mlx.nn.Module) -> None:
-        if isinstance(module, twins) or _is_mlx_dropout(module):
-            found.append((name, module))
-        for child_name, child in tree_flatten(module.children(), is_leaf=_is_module):
-            visit(f"{name}.{child_name}" if name else child_name, child)
-
-    visit("", model)
-    return found
 
 
 def _drops_channels(op: str) -> bool:
     """Whether a draw's ``op`` (flashdrop's function) drops whole channels, found at channel_dim."""
     member = named(op)
     return member is not None and member.channel
-
-
-def _is_mlx_dropout(module: Any) -> bool:
-    """MLX's own dropout layers, which draw from MLX's stream even in flashdrop's torch mode."""
-    cls = type(module)
-    return cls.__module__.startswith("mlx.nn") and cls.__name__.startswith("Dropout")

@@ -24,7 +24,6 @@ from flashdrop.testing import (
 )
 from tests._support.checks import both_fail, failure, randn
 
-ATOL = 1e-5  # MLX's and torch's matrix products round differently
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -52,12 +51,12 @@ def site(fn, text: str) -> str:
 
 def failing(model, port, x) -> list[str]:
     """The lines of both helpers' message (the same), after its header."""
-    same, _ = both_fail(model, port, x, atol=ATOL)
+    same, _ = both_fail(model, port, x)
     return same.split(": ", 1)[1].splitlines()
 
 
 def passes_both(model, port, x, trials: int = 100) -> None:
-    assert_same_as_torch(model, port, x, atol=ATOL)
+    assert_same_as_torch(model, port, x)  # at the defaults: torch.testing's tolerances
     assert_statistically_equivalent(model, port, x, trials=trials)
 
 
@@ -110,8 +109,8 @@ def test_nanogpt_port_without_the_attention_dropout():
         "(nor have torch's #5):",
         f"  torch #2: scaled_dot_product_attention, shape ({BATCH}, {HEADS}, {BLOCK}, {BLOCK}), "
         f"p=0.1, in 'h.0.attn' (TorchCausalSelfAttention), at {GPT_SDPA}",
-        "torch's scaled_dot_product_attention drops the attention weights (its dropout_p): pass "
-        "the same dropout_p to flashdrop.nn.functional.scaled_dot_product_attention",
+        "torch's scaled_dot_product_attention drops the attention weights (its dropout_p=0.1): "
+        "pass dropout_p=0.1 to flashdrop.nn.functional.scaled_dot_product_attention",
     ]
 
 
@@ -174,7 +173,7 @@ def test_multihead_attention_port_with_a_wrong_p_or_no_dropout(need_weights):
     assert failing(model, port, x) == [
         "torch drew once, the port 0 times; torch's draw #1 has no counterpart in the port:",
         torch_draw,
-        "torch's MultiheadAttention drops the attention weights (its dropout): pass it as "
+        "torch's MultiheadAttention drops the attention weights (its dropout=0.2): pass it as "
         "dropout_p to flashdrop.nn.functional.scaled_dot_product_attention, or drop the weights "
         "with flashdrop.nn.functional.dropout",
     ]
@@ -285,8 +284,8 @@ def test_lstm_port_without_its_inter_layer_dropout(batch_first):
     assert failing(model, port, x) == [
         "torch drew once, the port 0 times; torch's draw #1 has no counterpart in the port:",
         f"  torch #1: lstm, shape (5, 4, {HIDDEN}), p=0.3, in 'lstm' (LSTM), at {LSTM_CALL}",
-        "torch's lstm drops the output of each layer but the last (its dropout): drop it with "
-        "flashdrop's dropout, in torch's (L, N, H) order",
+        "torch's lstm drops the output of each layer but the last (its dropout=0.3): drop it "
+        "with flashdrop's dropout, in torch's (L, N, H) order",
     ]
 
 
@@ -302,10 +301,12 @@ def test_lstm_port_drawing_in_batch_major_order():
     # With N == L the same shape is drawn: only torch mode sees it, by position.
     model, port, x = lstm(True, batch=5)
     port.dropout = BatchMajor(0.3)
-    message = failure(assert_same_as_torch, model, port, x, atol=ATOL)
+    message = failure(assert_same_as_torch, model, port, x)
     assert message.splitlines()[-1] == (
         "same masks, the math differs: the port made torch's 1 draw (shape, p and mask of "
-        f"each), and computes something else with them; draw #1 has dimensions of equal size "
-        f"(5, 5, {HIDDEN}): drawn in another order of its axes (as (N, L, H) for torch's "
-        "(L, N, H)), it draws torch's mask and applies it to other positions"
+        "each), and computes something else with them; it applies the mask of draw #1 (dropout, "
+        f"shape (5, 5, {HIDDEN}), in 'dropout.dropout' (Dropout)) in another order of its axes: "
+        "torch's outputs with that mask's axes 0 and 1 swapped are the port's (a mask drawn on "
+        "(N, L, E) where torch draws it on (L, N, E) draws torch's numbers when N == L, and puts "
+        "them elsewhere)"
     )

@@ -174,3 +174,35 @@ def test_a_failing_helper_shows_both_draw_tables(inner):
         ]
     )
     assert result.stdout.str().count("flashdrop: dropout draws") == 1
+
+
+def test_a_failure_shows_the_message_not_the_helpers_source(inner):
+    inner.makepyfile(
+        """
+        import torch
+
+        from flashdrop import nn
+        from flashdrop.testing import assert_same_as_torch, assert_statistically_equivalent
+
+        def test_same(torch_mode):
+            assert_same_as_torch(torch.nn.Dropout(0.2), nn.Dropout(0.3), torch.ones(4, 8))
+
+        def test_statistics(flashdrop_seed):
+            assert_statistically_equivalent(
+                torch.nn.Dropout(0.2), nn.Dropout(0.3), torch.ones(4, 8), trials=5
+            )
+        """
+    )
+    result = inner.runpytest()
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    # The helpers' docstrings and bodies are not printed; each message follows its test's line.
+    assert "Seeds torch and flashdrop" not in out and "__tracebackhide__" not in out
+    assert 'In ``"mlx"`` mode' not in out and "def paired" not in out
+    result.stdout.fnmatch_lines(
+        [
+            ">*assert_same_as_torch(torch.nn.Dropout(0.2), nn.Dropout(0.3), torch.ones(4, 8))",
+            "E*AssertionError: the port differs from torch at call 1 of 3 (seed 0): torch and the "
+            "port drew once each; draw #1 differs in p (torch 0.2, port 0.3):",
+        ]
+    )

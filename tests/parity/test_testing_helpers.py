@@ -5,12 +5,14 @@ swapped, a channels-last port without ``channel_dim=-1``, MLX's own dropout, a w
 must fail both helpers where the statistics can see it, with the message the issue asks for.
 """
 
+import dataclasses
 import functools
 import inspect
 import math
 import re
 import subprocess
 import sys
+from typing import Any
 
 import mlx.core as mx
 import mlx.nn
@@ -22,6 +24,7 @@ import torch.nn.functional as TF
 import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import compat, nn
+from flashdrop._comparison import default_tolerances
 from flashdrop.testing import (
     assert_same_as_torch,
     assert_statistically_equivalent,
@@ -98,23 +101,31 @@ def report_rows(message: str) -> list[tuple[str, float, bool]]:
 # --- assert_same_as_torch: correct ports pass ---------------------------------------------------
 
 
+# A lone dropout layer or function involves no matrix product: its outputs are torch's bit for bit.
+BIT_FOR_BIT = {"rtol": 0, "atol": 0}
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_the_six_modules_and_functions_pass(name):
+def test_the_six_modules_and_functions_pass_bit_for_bit(name):
     x = randn(*SHAPES[name])
-    assert_same_as_torch(getattr(torch.nn, name)(0.3), getattr(nn, name)(0.3), x, calls=4)
+    module, port = getattr(torch.nn, name)(0.3), getattr(nn, name)(0.3)
+    assert_same_as_torch(module, port, x, calls=4, **BIT_FOR_BIT)
     fn = FUNCTION_OF[name]
     assert_same_as_torch(
         functools.partial(getattr(TF, fn), p=0.3, training=True),
         functools.partial(getattr(F, fn), p=0.3, training=True),
         x,
         seed=7,
+        **BIT_FOR_BIT,
     )
 
 
 def test_inputs_may_be_arrays_and_other_arguments_pass_through():
     x = randn(8, 16)
-    assert_same_as_torch(TF.dropout, F.dropout, compat.to_mlx(x), 0.4)
-    assert_same_as_torch(TF.dropout, F.dropout, x, 0.4, True, False)
+    assert_same_as_torch(TF.dropout, F.dropout, compat.to_mlx(x), 0.4, **BIT_FOR_BIT)
+    assert_same_as_torch(TF.dropout, F.dropout, x, 0.4, True, False, **BIT_FOR_BIT)
+    # Keyword inputs go to both sides.
+    assert_same_as_torch(TF.dropout, F.dropout, x, p=0.4, training=True, **BIT_FOR_BIT)
 
 
 def test_a_model_within_tolerance():
@@ -165,13 +176,38 @@ def test_outputs_in_tuples_and_dicts():
     )
     message = failure(assert_same_as_torch, theirs, lambda x: (ours(x)[0], {"z": 1}), randn(8, 16))
     assert message.endswith(
-        "output[1] is a builtins.dict of 1 from torch, but a builtins.dict from the port"
+        "output[1] is a builtins.dict with the fields ['y'] from torch, but a builtins.dict "
+        "with the fields ['z'] from the port"
     )
 
     message = failure(assert_same_as_torch, theirs, lambda x: ours(x)[0], randn(8, 16))
     assert message == (
         "the port differs from torch at call 1 of 3 (seed 0): output is a builtins.tuple of 2 "
         "from torch, but a mlx.core.array from the port"
+    )
+
+
+def test_mappings_and_dataclasses_are_compared_field_by_field():
+    @dataclasses.dataclass
+    class Output:
+        logits: Any
+        loss: Any = None  # None counts as absent
+
+    def theirs(x):
+        return {"logits": TF.dropout(x, 0.3)}
+
+    assert_same_as_torch(theirs, lambda x: Output(F.dropout(x, 0.3)), randn(8, 16))
+    message = failure(
+        assert_same_as_torch, theirs, lambda x: Output(F.dropout(x, 0.3) * 2), randn(8, 16)
+    )
+    assert "elements of output['logits'] differ" in message
+    message = failure(
+        assert_same_as_torch, theirs, lambda x: Output(F.dropout(x, 0.3), x), randn(8, 16)
+    )
+    assert message.endswith(
+        "output is a builtins.dict with the fields ['logits'] from torch, but a "
+        f"{__name__}.test_mappings_and_dataclasses_are_compared_field_by_field.<locals>.Output "
+        "with the fields ['logits', 'loss'] from the port"
     )
 
 
@@ -215,13 +251,36 @@ def test_tolerances():
     def slightly_off(x):
         return F.dropout(x, 0.3) * (1 + 2**-20)
 
-    message = failure(assert_same_as_torch, torch.nn.Dropout(0.3), slightly_off, randn(8, 16))
+    # By default, within torch.testing.assert_close's tolerances for float32 (rtol 1.3e-6).
+    assert_same_as_torch(torch.nn.Dropout(0.3), slightly_off, randn(8, 16))
+    message = failure(
+        assert_same_as_torch, torch.nn.Dropout(0.3), slightly_off, randn(8, 16), rtol=0, atol=0
+    )
     assert "(compared bit for bit)" in message
     assert_same_as_torch(torch.nn.Dropout(0.3), slightly_off, randn(8, 16), rtol=1e-5)
     message = failure(
         assert_same_as_torch, torch.nn.Dropout(0.3), slightly_off, randn(8, 16), atol=1e-8
     )
-    assert "(compared within rtol=0.0, atol=1e-08)" in message
+    assert "(compared within rtol=0, atol=1e-08)" in message
+
+
+@pytest.mark.parametrize(
+    "dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int64]
+)
+def test_default_tolerances_are_torch_testing_s(dtype):
+    from torch.testing._comparison import default_tolerances as torch_s
+
+    assert default_tolerances(dtype) == torch_s(dtype)
+    rtol, atol = torch_s(dtype)
+    x = torch.tensor([1.0, 100.0]).to(dtype)
+    step = torch.tensor([atol, 100 * rtol], dtype=torch.float64)
+    just_within = (x.double() + 0.9 * step).to(dtype)
+    if dtype.is_floating_point and not torch.equal(just_within, x):  # representable apart
+        assert_same_as_torch(lambda v: v, lambda v: compat.to_mlx(just_within), x)
+    beyond = (x.double() + 4 * step + (0 if dtype.is_floating_point else 1)).to(dtype)
+    message = failure(assert_same_as_torch, lambda v: v, lambda v: compat.to_mlx(beyond), x)
+    how = "bit for bit" if dtype == torch.int64 else f"within rtol={rtol:g}, atol={atol:g}"
+    assert f"(compared {how}" in message
 
 
 @pytest.mark.parametrize(
@@ -256,7 +315,8 @@ def test_outputs_differing_after_the_same_draws():
     differ = (theirs != ours).nonzero().tolist()
     assert lines[0] == (
         f"the port differs from torch at call 1 of 3 (seed 0): {len(differ)} of 128 elements "
-        "of output differ (compared bit for bit); first at"
+        "of output differ (compared within rtol=1.3e-06, atol=1e-05, "
+        "torch.testing.assert_close's for float32); first at"
     )
     for line, (i, j) in zip(lines[1:6], differ[:5], strict=True):
         match = re.fullmatch(r"  \((\d+), (\d+)\): torch (\S+), port (\S+)", line)
