@@ -31,10 +31,17 @@ from flashdrop._random import (
     set_rng_mode,
     set_rng_state,
 )
+from flashdrop._torch_target import (  # issue 20
+    TorchTarget,
+    get_torch_target,
+    set_torch_target,
+    torch_target,
+)
 
 __version__ = "0.1.0"  # the one place the version is defined (pyproject.toml reads it)
 
 __all__ = [
+    "TorchTarget",
     "bernoulli",
     "checkpoint",
     "compat",
@@ -42,6 +49,7 @@ __all__ = [
     "fork_rng",
     "get_rng_mode",
     "get_rng_state",
+    "get_torch_target",
     "manual_seed",
     "nn",
     "normal",
@@ -55,4 +63,6 @@ __all__ = [
     "rng_mode",
     "set_rng_mode",
     "set_rng_state",
+    "set_torch_target",
+    "torch_target",
 ]

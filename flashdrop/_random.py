@@ -30,7 +30,7 @@ import mlx.core as mx
 import mlx.nn
 import numpy as np
 
-from flashdrop import _checks
+from flashdrop import _checks, _mkl_bernoulli, _torch_target  # (issue 20: the last two)
 
 MODES = ("mlx", "torch")
 
@@ -545,8 +545,16 @@ def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None =
     else:
         check_not_tracing("dropout", like)
         generator = _local.torch_replay or torch_generator
+        # --- torch target (issue 20): torch 2.1-2.6 x86-64 draw bernoulli_(p) from MKL ---
+        if _torch_target.get_torch_target().mkl_bernoulli:
+            with generator.stream() as stream:  # one 32-bit word seeds MKL's stream
+                seed = int(stream.words(1)[0])
+            keep = _mkl_bernoulli.bernoulli(seed, math.prod(shape), q)
+        else:
+            keep = generator.bernoulli(math.prod(shape), q)
+        # --- end torch target ---
         # Reshaped by MLX: numpy stops at 64 dimensions, torch and MLX do not.
-        mask = mx.array(generator.bernoulli(math.prod(shape), q)).reshape(shape)
+        mask = mx.array(keep).reshape(shape)
     if _recorders:
         _record(shape, q, mask)
     return mask
