@@ -12,7 +12,7 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
-from flashdrop import _checks, _random
+from flashdrop import _checks, _legacy_kernels, _random, _torch_target  # (issue 20: 2nd, 4th)
 from flashdrop import _torch_kernels as kernels
 from flashdrop._dropout import _FLOATING
 
@@ -103,6 +103,9 @@ def _uniform(shape: tuple[int, ...], dtype: mx.Dtype, like: mx.array | None = No
     with _random.torch_generator.stream() as stream:
         if dtype == mx.float64:
             values = kernels.uniform_double(stream, count)
+        elif dtype != mx.float32 and _torch_target.get_torch_target().before("half_uniform"):
+            half = "float16" if dtype == mx.float16 else "bfloat16"  # issue 20: torch < 2.7
+            values = _legacy_kernels.uniform_half(stream, count, half)
         else:
             values = kernels.uniform_float(stream, count)
     out = _from_compute(values, dtype, shape)
@@ -154,6 +157,8 @@ def _normal(
         return _recorded(out.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     kind = {mx.float32: "float32", mx.float64: "float64"}.get(dtype, "half")
+    if kind == "half" and count >= 16 and _torch_target.get_torch_target().before("half_normal"):
+        _torch_target.raise_half_normal(dtype)  # issue 20: torch < 2.7, not emulated
     with _random.torch_generator.stream() as stream:
         values = kernels.normal(stream, count, kind, mean, std)
     return _recorded(_from_compute(values, dtype, shape))
@@ -233,8 +238,9 @@ def _randint(
         drawn = mx.random.randint(low, high, shape, dtype=mx.int64, key=_random.next_mlx_key())
         return _recorded(drawn.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
+    legacy = _torch_target.get_torch_target().before("randint_span")  # issue 20: torch < 2.7
     with _random.torch_generator.stream() as stream:
-        values, offset = kernels.randint(stream, count, low, high)
+        values, offset = (_legacy_kernels if legacy else kernels).randint(stream, count, low, high)
     if dtype in _FLOATING:  # exact: below 2**53
         values = values.astype(np.int64) + offset
         return _recorded(_from_compute(values.astype(np.float64), dtype, shape))

@@ -27,6 +27,13 @@ CPUS = ("intel", "amd", "arm")
 VERIFIED = tuple((2, minor) for minor in range(1, 16))
 # x86-64 builds of these releases draw bernoulli_(p) from MKL's MCG31 (on every x86 CPU).
 _MKL_BERNOULLI = ((2, 1), (2, 6))
+# The other changes between releases, each with the first release that draws as torch 2.13 does
+# (on every platform); the releases before it compute as flashdrop._legacy_kernels says.
+CHANGES = {
+    "half_uniform": (2, 7),  # float16/bfloat16 uniforms: 24 bits rounded, not the dtype's digits
+    "randint_span": (2, 7),  # randint takes two words from a span of 2**28 on, not 2**32
+    "half_normal": (2, 7),  # float16/bfloat16 randn of 16+: float32's vectorised path
+}
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?(?:[+.\-].*)?")
 
@@ -56,6 +63,10 @@ class TorchTarget:
         call) instead of mt19937 (two words an element)."""
         first, last = _MKL_BERNOULLI
         return self.cpu != "arm" and first <= self.release <= last
+
+    def before(self, change: str) -> bool:
+        """Whether this release predates ``change``, a key of :data:`CHANGES`."""
+        return self.release < CHANGES[change]
 
     def __str__(self) -> str:
         return f"torch {self.version} on {_CPU_NAMES[self.cpu]}"
@@ -211,4 +222,15 @@ def _checked_setting(version: object, cpu: object) -> tuple[str | None, str | No
     return (
         None if version is None else _checked_version(version),
         None if cpu is None else _checked_cpu(cpu),
+    )
+
+
+def raise_half_normal(dtype: object) -> None:
+    """The error for a float16/bfloat16 normal draw of 16 or more elements, which releases before
+    2.7 compute in that dtype and flashdrop does not emulate."""
+    target, dtype = get_torch_target(), str(dtype).rsplit(".", 1)[-1]
+    raise NotImplementedError(
+        f"torch mode does not reproduce the {dtype} randn/normal of 16 or more elements of"
+        f" {target} (torch before 2.7 computes them in {dtype}, after 2.7 in float32): draw"
+        " float32 and convert, or set flashdrop.set_torch_target to a release from 2.7 on"
     )
