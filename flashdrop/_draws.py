@@ -157,10 +157,16 @@ def _normal(
         return _recorded(out.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     kind = {mx.float32: "float32", mx.float64: "float64"}.get(dtype, "half")
-    if kind == "half" and count >= 16 and _torch_target.get_torch_target().before("half_normal"):
-        _torch_target.raise_half_normal(dtype)  # issue 20: torch < 2.7, not emulated
+    # issue 20: torch < 2.7 computes float16/bfloat16 normals of 16+ elements in the dtype
+    legacy = (
+        kind == "half" and count >= 16 and _torch_target.get_torch_target().before("half_normal")
+    )
     with _random.torch_generator.stream() as stream:
-        values = kernels.normal(stream, count, kind, mean, std)
+        if legacy:
+            half = "float16" if dtype == mx.float16 else "bfloat16"
+            values = _legacy_kernels.normal_half(stream, count, half, mean, std)
+        else:
+            values = kernels.normal(stream, count, kind, mean, std)
     return _recorded(_from_compute(values, dtype, shape))
 
 

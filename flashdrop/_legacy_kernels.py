@@ -10,9 +10,20 @@ kernels of :mod:`flashdrop._torch_kernels` do.
   (bfloat16), exact in the dtype; torch 2.13 takes 24 bits and rounds them.
 - integers: ``w % range + low`` with one word while ``range < 2**32`` (torch 2.13: ``2**28``),
   one ``random64()`` from there on.
+- normal of float16 / bfloat16, 16 elements or more: ``normal_fill<scalar_t>`` in the dtype
+  itself (torch 2.13: float32's vectorised path). Uniforms of the dtype (above) for every
+  element, then over each block of 16 the scalar Box-Muller ``normal_fill_16<scalar_t>``, every
+  operation rounded to the dtype, as c10's ``Half``/``BFloat16`` operators and their ``std::``
+  math overloads return the dtype: ``u1 = 1 - u[j]``, ``radius = sqrt(-2 * log(u1))``,
+  ``theta = 2 pi u2`` (computed in double, rounded through float), ``radius * cos(theta) * std +
+  mean`` (and ``sin`` for ``j + 8``); when the size is not a multiple of 16, 16 fresh uniforms for
+  the last 16 outputs. The functions are the C library's float ones (logf, sqrtf, cosf, sinf),
+  computed here in double and rounded to float32 first: the same values wherever those are
+  correctly rounded.
 """
 
 import functools
+import math
 
 import numpy as np
 
@@ -36,6 +47,45 @@ def uniform_half(stream: TorchStream, count: int, dtype: str) -> np.ndarray:
 def _low_bits(mask: np.uint32, words: np.ndarray) -> np.ndarray:
     words &= mask
     return words
+
+
+def normal_half(stream: TorchStream, count: int, dtype: str, mean: float, std: float) -> np.ndarray:
+    """``normal_fill<Half or BFloat16>`` of ``count >= 16`` elements: float32 values, each
+    exactly representable in ``dtype``."""
+    data = uniform_half(stream, count, dtype)
+    mean_h, std_h = (_rounded(np.array([value], np.float32), dtype) for value in (mean, std))
+    whole = count - count % 16
+    data[:whole] = _fill16(data[:whole].reshape(-1, 16), dtype, mean_h, std_h).reshape(-1)
+    if whole != count:  # the last 16 again, from fresh uniforms
+        tail = uniform_half(stream, 16, dtype).reshape(1, 16)
+        data[count - 16 :] = _fill16(tail, dtype, mean_h, std_h).reshape(-1)
+    return data
+
+
+def _fill16(u: np.ndarray, dtype: str, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``normal_fill_16<scalar_t>`` on rows of 16 uniforms, every step rounded to ``dtype``."""
+
+    def r(values: np.ndarray) -> np.ndarray:
+        return _rounded(np.asarray(values, dtype=np.float32), dtype)
+
+    def libm(function: np.ufunc, values: np.ndarray) -> np.ndarray:  # float -> float, rounded
+        return r(function(values.astype(np.float64)).astype(np.float32))
+
+    u1 = r(1 - u[:, :8])
+    radius = libm(np.sqrt, r(-2 * libm(np.log, u1)))
+    theta = r((2.0 * math.pi * u[:, 8:].astype(np.float64)).astype(np.float32))
+    first = r(r(r(radius * libm(np.cos, theta)) * std) + mean)
+    second = r(r(r(radius * libm(np.sin, theta)) * std) + mean)
+    return np.concatenate([first, second], axis=1)
+
+
+def _rounded(values: np.ndarray, dtype: str) -> np.ndarray:
+    """float32 values rounded to the nearest ``dtype`` value (ties to even), as float32."""
+    if dtype == "float16":
+        return values.astype(np.float16).astype(np.float32)
+    bits = values.view(np.uint32).astype(np.uint64)
+    bits += 0x7FFF + ((bits >> 16) & 1)
+    return (bits & 0xFFFF0000).astype(np.uint32).view(np.float32)
 
 
 def randint(stream: TorchStream, count: int, low: int, high: int) -> tuple[np.ndarray, int]:

@@ -223,14 +223,3 @@ def _checked_setting(version: object, cpu: object) -> tuple[str | None, str | No
         None if version is None else _checked_version(version),
         None if cpu is None else _checked_cpu(cpu),
     )
-
-
-def raise_half_normal(dtype: object) -> None:
-    """The error for a float16/bfloat16 normal draw of 16 or more elements, which releases before
-    2.7 compute in that dtype and flashdrop does not emulate."""
-    target, dtype = get_torch_target(), str(dtype).rsplit(".", 1)[-1]
-    raise NotImplementedError(
-        f"torch mode does not reproduce the {dtype} randn/normal of 16 or more elements of"
-        f" {target} (torch before 2.7 computes them in {dtype}, after 2.7 in float32): draw"
-        " float32 and convert, or set flashdrop.set_torch_target to a release from 2.7 on"
-    )

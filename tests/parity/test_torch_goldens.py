@@ -113,14 +113,6 @@ def replay(golden: dict, case: dict) -> list:
         return [[*result(call()), state_digest()] for call in calls(case)]
 
 
-def refused(golden: dict, case: dict) -> bool:
-    """Whether flashdrop refuses the case for the golden's release, as documented: float16 and
-    bfloat16 normal draws of 16 or more elements before torch 2.7."""
-    target = flashdrop.TorchTarget(golden["torch"], golden["cpu"])
-    half = case["op"] in ("randn", "normal") and case.get("dtype") in ("float16", "bfloat16")
-    return half and case["size"] >= 16 and target.before("half_normal")
-
-
 @pytest.fixture(scope="module", params=GOLDENS, ids=lambda path: path.name.split(".json")[0])
 def golden(request):
     return load(request.param)
@@ -131,10 +123,6 @@ def test_every_case_of_the_golden(golden):
     differ are named."""
     wrong = []
     for case in golden["cases"]:
-        if refused(golden, case):
-            with pytest.raises(NotImplementedError, match="does not reproduce"):
-                replay(golden, case)
-            continue
         got = replay(golden, case)
         if got != case["results"]:
             call = next(
