@@ -26,7 +26,7 @@ CPUS = ("intel", "amd", "arm")
 # The minor releases whose draws flashdrop reproduces, oldest first.
 VERIFIED = tuple((2, minor) for minor in range(1, 16))
 # x86-64 builds of these releases draw bernoulli_(p) from MKL's MCG31 (on every x86 CPU).
-_MKL_BERNOULLI = ((2, 1), (2, 6))
+MKL_BERNOULLI = ((2, 1), (2, 6))
 # The other changes between releases, each with the first release that draws as torch 2.13 does
 # (on every platform); the releases before it compute as flashdrop._legacy_kernels says.
 CHANGES = {
@@ -61,7 +61,7 @@ class TorchTarget:
     def mkl_bernoulli(self) -> bool:
         """Whether this build draws ``bernoulli_(p)`` from MKL's MCG31 (one generator word a
         call) instead of mt19937 (two words an element)."""
-        first, last = _MKL_BERNOULLI
+        first, last = MKL_BERNOULLI
         return self.cpu != "arm" and first <= self.release <= last
 
     def before(self, change: str) -> bool:
