@@ -157,14 +157,16 @@ def _normal(
         return _recorded(out.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     kind = {mx.float32: "float32", mx.float64: "float64"}.get(dtype, "half")
-    # issue 20: torch < 2.7 computes float16/bfloat16 normals of 16+ elements in the dtype
-    legacy = (
-        kind == "half" and count >= 16 and _torch_target.get_torch_target().before("half_normal")
-    )
+    # issue 20: torch < 2.7 computes float16/bfloat16 normals of 16+ elements in the dtype;
+    # arm64 builds compute float32 (and, from 2.7, half) ones with the C library's float math
+    target = _torch_target.get_torch_target()
+    legacy = count >= 16 and kind == "half" and target.before("half_normal")
+    if count >= 16 and kind != "float64" and target.cpu == "arm" and not legacy:
+        _torch_target.raise_arm_normal(dtype)
     with _random.torch_generator.stream() as stream:
         if legacy:
             half = "float16" if dtype == mx.float16 else "bfloat16"
-            values = _legacy_kernels.normal_half(stream, count, half, mean, std)
+            values = _legacy_kernels.normal_fill(stream, count, half, mean, std)
         else:
             values = kernels.normal(stream, count, kind, mean, std)
     return _recorded(_from_compute(values, dtype, shape))

@@ -49,16 +49,17 @@ def _low_bits(mask: np.uint32, words: np.ndarray) -> np.ndarray:
     return words
 
 
-def normal_half(stream: TorchStream, count: int, dtype: str, mean: float, std: float) -> np.ndarray:
+def normal_fill(stream: TorchStream, count: int, dtype: str, mean: float, std: float) -> np.ndarray:
     """``normal_fill<Half or BFloat16>`` of ``count >= 16`` elements: float32 values, each
-    exactly representable in ``dtype``."""
-    data = uniform_half(stream, count, dtype)
-    mean_h, std_h = (_rounded(np.array([value], np.float32), dtype) for value in (mean, std))
+    exactly representable in ``dtype`` (``"float16"`` or ``"bfloat16"``)."""
+    uniform = functools.partial(uniform_half, dtype=dtype)
+    data = uniform(stream, count)
+    mean_d, std_d = (_rounded(np.array([value], np.float32), dtype) for value in (mean, std))
     whole = count - count % 16
-    data[:whole] = _fill16(data[:whole].reshape(-1, 16), dtype, mean_h, std_h).reshape(-1)
+    data[:whole] = _fill16(data[:whole].reshape(-1, 16), dtype, mean_d, std_d).reshape(-1)
     if whole != count:  # the last 16 again, from fresh uniforms
-        tail = uniform_half(stream, 16, dtype).reshape(1, 16)
-        data[count - 16 :] = _fill16(tail, dtype, mean_h, std_h).reshape(-1)
+        tail = uniform(stream, 16).reshape(1, 16)
+        data[count - 16 :] = _fill16(tail, dtype, mean_d, std_d).reshape(-1)
     return data
 
 

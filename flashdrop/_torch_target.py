@@ -223,3 +223,14 @@ def _checked_setting(version: object, cpu: object) -> tuple[str | None, str | No
         None if version is None else _checked_version(version),
         None if cpu is None else _checked_cpu(cpu),
     )
+
+
+def raise_arm_normal(dtype: object) -> None:
+    """The error for the normal draws of arm64 builds that flashdrop does not reproduce."""
+    dtype = str(dtype).rsplit(".", 1)[-1]
+    raise NotImplementedError(
+        f"torch mode does not reproduce {get_torch_target()}'s {dtype} randn/normal of 16 or more"
+        " elements: arm64 builds compute them with the C library's logf, cosf and sinf, which"
+        " are not correctly rounded. Draw float64 or fewer than 16 elements at a time, or set"
+        " flashdrop.set_torch_target(cpu='amd') for the values of x86-64 builds"
+    )

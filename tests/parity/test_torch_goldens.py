@@ -119,6 +119,21 @@ def replay(golden: dict, case: dict) -> list:
         return results
 
 
+# flashdrop's refusal of the draws it cannot reproduce for arm64 targets (float32 normals of 16
+# or more elements, computed with the C library's logf, cosf, sinf, which are not correctly
+# rounded: replayed with correctly rounded ones, the arm64 goldens' digests differ).
+REFUSAL = "NotImplementedError: torch mode does not reproduce"
+
+
+def compared(golden: dict, got: list) -> list:
+    """``got`` up to its first refused call: a call flashdrop refuses on an arm64 target ends the
+    comparison of its case (the golden's later calls follow a draw flashdrop did not make)."""
+    for call, (first, *_) in enumerate(got):
+        if golden["cpu"] == "arm" and first.startswith(REFUSAL):
+            return got[:call]
+    return got
+
+
 @pytest.fixture(scope="module", params=GOLDENS, ids=lambda path: path.name.split(".json")[0])
 def golden(request):
     return load(request.param)
@@ -128,15 +143,19 @@ def test_every_case_of_the_golden(golden):
     """All of a release's cases, each call's result and generator state; the first few that
     differ are named."""
     wrong = []
+    refused = 0
     for case in golden["cases"]:
-        got = replay(golden, case)
-        if got != case["results"]:
+        got = compared(golden, replay(golden, case))
+        refused += len(got) < len(case["results"])
+        if got != case["results"][: len(got)]:
             call = next(
                 i for i, (a, b) in enumerate(zip(got, case["results"], strict=True)) if a != b
             )
             what = "state" if got[call][:2] == case["results"][call][:2] else "result"
             args = {k: v for k, v in case.items() if k != "results"}
             wrong.append(f"{args}: call {call}'s {what} differs")
+    # arm64: randn of 16, 17, 1000 floats, normal of 100 (two forms), the sequence; two seeds
+    assert refused == (12 if golden["cpu"] == "arm" else 0)
     assert not wrong, f"{len(wrong)} of {len(golden['cases'])} cases differ:\n" + "\n".join(
         wrong[:15]
     )

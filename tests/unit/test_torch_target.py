@@ -156,3 +156,21 @@ def test_mkl_target_in_a_model():
     assert np.array_equal(
         np.array(out).reshape(-1) != 0, keep & (np.array(hidden).reshape(-1) != 0)
     )
+
+
+def test_arm_targets_refuse_the_float32_normals_they_cannot_reproduce():
+    """arm64 builds compute randn/normal of 16+ floats with the C library's logf/cosf/sinf:
+    refused, with the way out; fewer elements, float64, and an x86-64 target draw."""
+    with flashdrop.rng_mode("torch"), flashdrop.torch_target("2.13", cpu="arm"):
+        state = np.array(flashdrop.get_rng_state())
+        with pytest.raises(NotImplementedError, match=r"arm64 CPU's float32 randn.*cpu='amd'"):
+            flashdrop.randn(4, 4)
+        with pytest.raises(NotImplementedError, match="bfloat16 randn/normal"):
+            flashdrop.normal(0.0, 1.0, (16,), dtype=mx.bfloat16)
+        assert np.array_equal(np.array(flashdrop.get_rng_state()), state)  # nothing drawn
+        assert flashdrop.randn(15).shape == (15,)
+        assert flashdrop.randn(16, dtype=mx.float64).shape == (16,)
+        with flashdrop.torch_target("2.6", cpu="arm"):  # half: the scalar path, reproduced
+            assert flashdrop.randn(16, dtype=mx.float16).dtype == mx.float16
+    with flashdrop.rng_mode("torch"), flashdrop.torch_target("2.13", cpu="amd"):
+        assert flashdrop.randn(4, 4).shape == (4, 4)
