@@ -546,9 +546,12 @@ def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None =
         check_not_tracing("dropout", like)
         generator = _local.torch_replay or torch_generator
         # --- torch target (issue 20): torch 2.1-2.6 x86-64 draw bernoulli_(p) from MKL ---
-        if _torch_target.get_torch_target().mkl_bernoulli:
+        target = _torch_target.get_torch_target()
+        if target.mkl_bernoulli:
             with generator.stream() as stream:  # one 32-bit word seeds MKL's stream
                 seed = int(stream.words(1)[0])
+            if like is not None and like.dtype == mx.float16 and target.before("half_bernoulli"):
+                _torch_target.raise_no_half_bernoulli()
             keep = _mkl_bernoulli.bernoulli(seed, math.prod(shape), q)
         else:
             keep = generator.bernoulli(math.prod(shape), q)

@@ -27,12 +27,20 @@ CPUS = ("intel", "amd", "arm")
 VERIFIED = tuple((2, minor) for minor in range(1, 16))
 # x86-64 builds of these releases draw bernoulli_(p) from MKL's MCG31 (on every x86 CPU).
 MKL_BERNOULLI = ((2, 1), (2, 6))
-# The other changes between releases, each with the first release that draws as torch 2.13 does
-# (on every platform); the releases before it compute as flashdrop._legacy_kernels says.
+# The other changes between releases: per change, the last release recorded drawing the old way
+# (flashdrop._legacy_kernels) and the first recorded drawing torch 2.13's way. The releases
+# between were not recorded: a target among them refuses the draws the change touches.
 CHANGES = {
-    "half_uniform": (2, 7),  # float16/bfloat16 uniforms: 24 bits rounded, not the dtype's digits
-    "randint_span": (2, 7),  # randint takes two words from a span of 2**28 on, not 2**32
-    "half_normal": (2, 7),  # float16/bfloat16 randn of 16+: float32's vectorised path
+    "half_bernoulli": ((2, 1), (2, 6)),  # x86-64: MKL's bernoulli_(p) takes float16 tensors
+    "randint_span": ((2, 6), (2, 7)),  # randint: two words from a span of 2**28 on, not 2**32
+    "half_uniform": ((2, 7), (2, 13)),  # float16/bfloat16 uniforms: 24 bits, not the dtype's
+    "half_normal": ((2, 7), (2, 13)),  # float16/bfloat16 normals of 16+: float32's AVX2 path
+}
+_CHANGED_DRAWS = {
+    "half_bernoulli": "float16 bernoulli_(p) (dropout masks)",
+    "randint_span": "randint",
+    "half_uniform": "float16/bfloat16 rand",
+    "half_normal": "float16/bfloat16 randn/normal of 16 or more elements",
 }
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?(?:[+.\-].*)?")
@@ -65,8 +73,19 @@ class TorchTarget:
         return self.cpu != "arm" and first <= self.release <= last
 
     def before(self, change: str) -> bool:
-        """Whether this release predates ``change``, a key of :data:`CHANGES`."""
-        return self.release < CHANGES[change]
+        """Whether this release draws as before ``change``, a key of :data:`CHANGES`; a
+        ``NotImplementedError`` for a release between the two recorded either side of it."""
+        last_old, first_new = CHANGES[change]
+        if self.release <= last_old:
+            return True
+        if self.release >= first_new:
+            return False
+        old, new = (".".join(map(str, release)) for release in (last_old, first_new))
+        raise NotImplementedError(
+            f"torch mode does not reproduce the {_CHANGED_DRAWS[change]} of {self}: torch {old}"
+            f" and earlier draw them one way, torch {new} and later another, and the releases"
+            " between were not verified. Set flashdrop.set_torch_target to a verified release"
+        )
 
     def __str__(self) -> str:
         return f"torch {self.version} on {_CPU_NAMES[self.cpu]}"
@@ -234,3 +253,9 @@ def raise_arm_normal(dtype: object) -> None:
         " are not correctly rounded. Draw float64 or fewer than 16 elements at a time, or set"
         " flashdrop.set_torch_target(cpu='amd') for the values of x86-64 builds"
     )
+
+
+def raise_no_half_bernoulli() -> None:
+    """torch 2.1's error for ``bernoulli_(p)`` on a float16 tensor (x86-64, MKL's kernel), raised
+    after the kernel has taken its word of the generator."""
+    raise RuntimeError("\"bernoulli_scalar_cpu_\" not implemented for 'Half'")
