@@ -185,12 +185,12 @@ def test_releases_between_two_recorded_ones_refuse_what_changed_between_them():
             with pytest.raises(NotImplementedError, match=r"float16 bernoulli_.*torch 2\.1 .*2\.6"):
                 F.dropout(x, 0.5)
             assert F.dropout(x.astype(mx.float32), 0.5).shape == (4, 8)
-        with flashdrop.torch_target("2.1", cpu="intel"):  # torch 2.1's own error
-            with pytest.raises(RuntimeError, match="\"bernoulli_scalar_cpu_\" not implemented"):
-                F.dropout(x, 0.5)
+        no_kernel = pytest.raises(RuntimeError, match='"bernoulli_scalar_cpu_" not implemented')
+        with flashdrop.torch_target("2.1", cpu="intel"), no_kernel:  # torch 2.1's own error
+            F.dropout(x, 0.5)
         with flashdrop.torch_target("2.3", cpu="arm"):  # no MKL kernel there: not refused
             assert F.dropout(x, 0.5).dtype == mx.float16
         with flashdrop.torch_target("2.10", cpu="amd"):
-            with pytest.raises(NotImplementedError, match="float16/bfloat16 rand of torch 2.10"):
+            with pytest.raises(NotImplementedError, match=r"float16/bfloat16 rand of torch 2\.10"):
                 flashdrop.rand(3, dtype=mx.float16)
             assert flashdrop.rand(3).dtype == mx.float32
