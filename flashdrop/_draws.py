@@ -104,7 +104,7 @@ def _uniform(shape: tuple[int, ...], dtype: mx.Dtype, like: mx.array | None = No
         if dtype == mx.float64:
             values = kernels.uniform_double(stream, count)
         elif dtype != mx.float32 and _torch_target.get_torch_target().before("half_uniform"):
-            half = "float16" if dtype == mx.float16 else "bfloat16"  # issue 20: torch < 2.7
+            half = "float16" if dtype == mx.float16 else "bfloat16"  # issue 20: older torch
             values = _legacy_kernels.uniform_half(stream, count, half)
         else:
             values = kernels.uniform_float(stream, count)
@@ -157,8 +157,8 @@ def _normal(
         return _recorded(out.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     kind = {mx.float32: "float32", mx.float64: "float64"}.get(dtype, "half")
-    # issue 20: torch < 2.7 computes float16/bfloat16 normals of 16+ elements in the dtype;
-    # arm64 builds compute float32 (and, from 2.7, half) ones with the C library's float math
+    # issue 20: older releases compute float16/bfloat16 normals of 16+ elements in the dtype;
+    # arm64 builds compute the others with the C library's float math (refused)
     target = _torch_target.get_torch_target()
     legacy = count >= 16 and kind == "half" and target.before("half_normal")
     if count >= 16 and kind != "float64" and target.cpu == "arm" and not legacy:
@@ -246,7 +246,7 @@ def _randint(
         drawn = mx.random.randint(low, high, shape, dtype=mx.int64, key=_random.next_mlx_key())
         return _recorded(drawn.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
-    legacy = _torch_target.get_torch_target().before("randint_span")  # issue 20: torch < 2.7
+    legacy = _torch_target.get_torch_target().before("randint_span")  # issue 20: older torch
     with _random.torch_generator.stream() as stream:
         values, offset = (_legacy_kernels if legacy else kernels).randint(stream, count, low, high)
     if dtype in _FLOATING:  # exact: below 2**53
