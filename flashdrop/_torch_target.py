@@ -8,8 +8,9 @@ and AMD CPUs alike, where torch 2.7 and later, and every arm64 build, draw it fr
 installed beside flashdrop (its metadata, read without importing torch) and this machine's CPU;
 without torch, the newest verified release.
 
-Verified bit for bit: goldens recorded from each release (scripts/record_torch_goldens.py,
-replayed by tests/parity/test_torch_goldens.py).
+Checked bit for bit against goldens recorded from real releases (scripts/record_torch_goldens.py,
+replayed by tests/parity/test_torch_goldens.py); docs/torch-versions.md says which release and
+platform was verified how.
 """
 
 import functools
@@ -23,7 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 CPUS = ("intel", "amd", "arm")
-# The minor releases whose draws flashdrop reproduces, oldest first.
+# The minor releases torch mode reproduces, oldest first (the range whose ends, and the releases
+# either side of each change below, were recorded from real torch).
 VERIFIED = tuple((2, minor) for minor in range(1, 16))
 # x86-64 builds of these releases draw bernoulli_(p) from MKL's MCG31 (on every x86 CPU).
 MKL_BERNOULLI = ((2, 1), (2, 6))
