@@ -1,6 +1,7 @@
 """Record what Intel MKL's own ``viRngBernoulli`` draws, as goldens for flashdrop's emulation.
 
-torch 2.1-2.6's x86-64 builds draw ``bernoulli_(p)`` with MKL (see flashdrop/_random/torch_cpu/mkl.py).
+torch 2.1-2.6's x86-64 builds draw ``bernoulli_(p)`` with MKL (see
+flashdrop/_random/torch_cpu/mkl.py).
 This script calls MKL itself through ctypes, on random (seed, count, skip, p) cases and on cases
 made to sit on the edges (seeds 0, m and 2**32 - 1; p exactly one of the stream's uniforms and the
 doubles either side of it), and writes each case's mask as a digest: replayed in CI by

@@ -31,9 +31,9 @@ def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None =
         kernel = mkl if target.mkl_bernoulli else kernels
         with (local.torch_replay or torch_generator).stream() as stream:
             keep = kernel.bernoulli_scalar(stream, math.prod(shape), q)
-        if kernel is mkl and like is not None and like.dtype == mx.float16:
-            if target.before("half_bernoulli"):  # torch 2.1 fails after taking its word
-                _checks.raise_no_half_bernoulli()
+        half = kernel is mkl and like is not None and like.dtype == mx.float16
+        if half and target.before("half_bernoulli"):  # torch 2.1 fails after taking its word
+            _checks.raise_no_half_bernoulli()
         # Reshaped by MLX: numpy stops at 64 dimensions, torch and MLX do not.
         mask = mx.array(keep).reshape(shape)
     if recorders:
