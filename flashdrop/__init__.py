@@ -21,20 +21,25 @@ from flashdrop._draws import (
     randperm,
 )
 from flashdrop._random import (
+    TorchTarget,
     checkpoint,
     compile,
     fork_rng,
     get_rng_mode,
     get_rng_state,
+    get_torch_target,
     manual_seed,
     rng_mode,
     set_rng_mode,
     set_rng_state,
+    set_torch_target,
+    torch_target,
 )
 
 __version__ = "0.1.0"  # the one place the version is defined (pyproject.toml reads it)
 
 __all__ = [
+    "TorchTarget",
     "bernoulli",
     "checkpoint",
     "compat",
@@ -42,6 +47,7 @@ __all__ = [
     "fork_rng",
     "get_rng_mode",
     "get_rng_state",
+    "get_torch_target",
     "manual_seed",
     "nn",
     "normal",
@@ -55,4 +61,6 @@ __all__ = [
     "rng_mode",
     "set_rng_mode",
     "set_rng_state",
+    "set_torch_target",
+    "torch_target",
 ]

@@ -13,6 +13,7 @@ import mlx.core as mx
 import numpy as np
 
 from flashdrop import _checks, _dtypes, _random
+from flashdrop._random import legacy_torch_kernels as legacy
 from flashdrop._random import torch_kernels as kernels
 
 # torch's keywords each function takes, honoured at their defaults only
@@ -98,6 +99,9 @@ def _uniform(shape: tuple[int, ...], dtype: mx.Dtype, like: mx.array | None = No
     with _random.torch_generator.stream() as stream:
         if dtype == mx.float64:
             values = kernels.uniform_double(stream, count)
+        elif dtype != mx.float32 and _random.get_torch_target().before("half_uniform"):
+            half = "float16" if dtype == mx.float16 else "bfloat16"  # the dtype's own digits
+            values = legacy.uniform_half(stream, count, half)
         else:
             values = kernels.uniform_float(stream, count)
     out = _from_compute(values, dtype, shape)
@@ -149,8 +153,18 @@ def _normal(
         return _recorded(out.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     kind = {mx.float32: "float32", mx.float64: "float64"}.get(dtype, "half")
+    # Older releases compute float16/bfloat16 normals of 16+ elements in the dtype;
+    # arm64 builds compute the others with the C library's float math (refused)
+    target = _random.get_torch_target()
+    old = count >= 16 and kind == "half" and target.before("half_normal")
+    if count >= 16 and kind != "float64" and target.cpu == "arm" and not old:
+        _checks.raise_arm_normal(target, dtype)
     with _random.torch_generator.stream() as stream:
-        values = kernels.normal(stream, count, kind, mean, std)
+        if old:
+            half = "float16" if dtype == mx.float16 else "bfloat16"
+            values = legacy.normal_fill(stream, count, half, mean, std)
+        else:
+            values = kernels.normal(stream, count, kind, mean, std)
     return _recorded(_from_compute(values, dtype, shape))
 
 
@@ -228,8 +242,9 @@ def _randint(
         drawn = mx.random.randint(low, high, shape, dtype=mx.int64, key=_random.next_mlx_key())
         return _recorded(drawn.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
+    old = _random.get_torch_target().before("randint_span")  # torch 2.1-2.6: one word to 2**32
     with _random.torch_generator.stream() as stream:
-        values, offset = kernels.randint(stream, count, low, high)
+        values, offset = (legacy if old else kernels).randint(stream, count, low, high)
     if dtype in _dtypes.FLOATING:  # exact: below 2**53
         values = values.astype(np.int64) + offset
         return _recorded(_from_compute(values.astype(np.float64), dtype, shape))

@@ -228,3 +228,20 @@ def check_int_argument(fn: str, name: str, position: int, value: Any) -> int:
             f"not {type(value).__name__}"
         )
     return int(value)
+
+
+def raise_arm_normal(target: object, dtype: mx.Dtype) -> None:
+    """The error for the normal draws of arm64 builds that flashdrop does not reproduce."""
+    name = str(dtype).rsplit(".", 1)[-1]
+    raise NotImplementedError(
+        f"torch mode does not reproduce {target}'s {name} randn/normal of 16 or more"
+        " elements: arm64 builds compute them with the C library's logf, cosf and sinf, which"
+        " are not correctly rounded. Draw float64 or fewer than 16 elements at a time, or set"
+        " flashdrop.set_torch_target(cpu='amd') for the values of x86-64 builds"
+    )
+
+
+def raise_no_half_bernoulli() -> None:
+    """torch 2.1's error for ``bernoulli_(p)`` on a float16 tensor (x86-64, MKL's kernel), raised
+    after the kernel has taken its word of the generator."""
+    raise RuntimeError("\"bernoulli_scalar_cpu_\" not implemented for 'Half'")

@@ -6,6 +6,8 @@ stream: ``"mlx"`` (MLX's keys) or ``"torch"`` (torch's CPU generator, emulated).
 
 - :mod:`.streams`: the modes and where each thread's mlx-mode keys come from.
 - :mod:`.torch_cpu`: torch's CPU generator and its kernels (``torch.manual_seed``'s stream).
+- :mod:`.target`: which torch build torch mode reproduces (release and CPU), which picks the
+  kernels.
 - :mod:`.draw`: :func:`bernoulli`, the draw of a mask.
 - :mod:`.state`: seeding, ``get_rng_state``/``set_rng_state`` and ``fork_rng`` (the scope of
   ``torch/random.py``).
@@ -39,7 +41,9 @@ from flashdrop._random.streams import (
     rng_mode,
     set_rng_mode,
 )
+from flashdrop._random.target import TorchTarget, get_torch_target, set_torch_target, torch_target
 from flashdrop._random.torch_cpu import kernels as torch_kernels
+from flashdrop._random.torch_cpu import legacy as legacy_torch_kernels
 from flashdrop._random.torch_cpu.generator import TorchCPUGenerator, torch_generator
 from flashdrop._random.tracing import check_not_tracing
 
@@ -48,6 +52,7 @@ __all__ = [
     "STATE_BYTES",
     "CompiledPerShape",
     "TorchCPUGenerator",
+    "TorchTarget",
     "bernoulli",
     "check_not_tracing",
     "checkpoint",
@@ -55,8 +60,10 @@ __all__ = [
     "fork_rng",
     "get_rng_mode",
     "get_rng_state",
+    "get_torch_target",
     "in_main_stream",
     "in_main_thread",
+    "legacy_torch_kernels",
     "manual_seed",
     "next_mlx_key",
     "note_training_flag",
@@ -65,6 +72,8 @@ __all__ = [
     "rng_mode",
     "set_rng_mode",
     "set_rng_state",
+    "set_torch_target",
     "torch_generator",
     "torch_kernels",
+    "torch_target",
 ]

@@ -278,6 +278,7 @@ def header(torch: Torch) -> str:
     return (
         f"flashdrop {flashdrop.__version__} parity report: torch {torch.__version__} vs "
         f"flashdrop on mlx {mx.__version__} ({mx.default_device().type.name} backend); "
+        f"torch mode emulates {flashdrop.get_torch_target()}; "
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs"
     )
 

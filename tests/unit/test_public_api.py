@@ -13,6 +13,7 @@ from flashdrop import nn
 
 def test_top_level_names():
     assert sorted(flashdrop.__all__) == [
+        "TorchTarget",
         "bernoulli",
         "checkpoint",
         "compat",
@@ -20,6 +21,7 @@ def test_top_level_names():
         "fork_rng",
         "get_rng_mode",
         "get_rng_state",
+        "get_torch_target",
         "manual_seed",
         "nn",
         "normal",
@@ -33,6 +35,8 @@ def test_top_level_names():
         "rng_mode",
         "set_rng_mode",
         "set_rng_state",
+        "set_torch_target",
+        "torch_target",
     ]
     assert all(hasattr(flashdrop, name) for name in flashdrop.__all__)
 
