@@ -35,6 +35,7 @@ from flashdrop._checks.attention import (
     raise_sdpa_complex,
     raise_sdpa_not_floating,
     sdpa_args,
+    sdpa_flash_kernel,
     sdpa_scores_shape,
 )
 from flashdrop._checks.draws import (
@@ -154,6 +155,7 @@ __all__ = [
     "raise_torch_mode_recomputed",
     "raise_unsupported_dtype",
     "sdpa_args",
+    "sdpa_flash_kernel",
     "sdpa_scores_shape",
     "to_bool",
     "to_float",
