@@ -185,8 +185,14 @@ def normal(stream: TorchStream, count: int, kind: str, mean: float, std: float) 
 
     ``kind`` is ``"float32"``, ``"half"`` (float16 and bfloat16) or ``"float64"``. Returns float64
     below 16 elements (the scalar path, cast by the caller through float32 as c10 does), float32
-    for the float kinds and float64 for float64 from 16 on.
+    for the float kinds and float64 for float64 from 16 on. An infinite ``std`` (or one float32
+    rounds to infinity) gives IEEE's infinities and NaNs (for a sample of 0), as in torch.
     """
+    with np.errstate(over="ignore", invalid="ignore"):  # IEEE's results are torch's
+        return _normal(stream, count, kind, mean, std)
+
+
+def _normal(stream: TorchStream, count: int, kind: str, mean: float, std: float) -> np.ndarray:
     if count < _BLOCK:
         return _normal_scalar(stream, count, mean, std)
     whole = count - count % _BLOCK
