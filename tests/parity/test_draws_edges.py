@@ -1,11 +1,13 @@
 """The random draws at their edges, against real torch 2.13 (issue 18, items 3, 5, 9 and its
 errors): mlx-mode randint over every range torch accepts, mlx-mode rand below 1.0 in float16 and
-bfloat16, normal with an infinite or huge std, and the arguments torch takes or refuses.
+bfloat16, normal with an infinite or huge std, the arguments torch takes or refuses, and
+randperm past 214,748,364 elements (item 8), where torch shuffles "inside out".
 
 Statistical bounds: Hoeffding's, from the suite's false-failure rate (tests/_support/stats.py).
 """
 
 import math
+import os
 import warnings
 
 import mlx.core as mx
@@ -15,6 +17,7 @@ import torch
 
 import flashdrop
 from flashdrop import compat
+from flashdrop._random.torch_cpu import kernels
 from tests._support.outcome import assert_same_outcome, outcome
 from tests._support.stats import hoeffding_halfwidth
 
@@ -216,4 +219,36 @@ def test_float16_randint_up_to_its_largest_value_is_torchs():
             lambda: flashdrop.randint(-65504, 65505, (1000,), dtype=mx.float16),
         )
     assert_same_values(theirs, ours)
+    assert same_state
+
+
+def inside_out_as_torch_loops(z: np.ndarray) -> np.ndarray:
+    """torch's loop for randperm(n >= 214748364), given its draws z[i] = random64() % (i + 1)."""
+    r = np.empty(z.size, dtype=np.int64)
+    for i, zi in enumerate(z.tolist()):
+        r[i] = r[zi]
+        r[zi] = i
+    return r
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 17, 1000])
+def test_randperm_inside_out_resolution_is_torchs_loop(n):
+    gen = np.random.default_rng(n)
+    draws = [gen.integers(0, np.arange(1, n + 1)) for _ in range(30)]
+    draws += [np.zeros(n, np.int64), np.arange(n), np.maximum(np.arange(n) - 1, 0)]
+    for z in draws:
+        expected = inside_out_as_torch_loops(z)
+        assert np.array_equal(kernels._inside_out(z.astype(np.int32)), expected)
+
+
+@pytest.mark.skipif(
+    os.environ.get("FLASHDROP_BIG_RANDPERM") != "1",
+    reason="about 10 GB and minutes: set FLASHDROP_BIG_RANDPERM=1",
+)
+def test_randperm_at_torchs_switch_of_algorithm_is_torchs():
+    n = kernels.INSIDE_OUT_FROM
+    theirs, ours, same_state = torch_and_ours(
+        lambda: torch.randperm(n), lambda: flashdrop.randperm(n)
+    )
+    assert np.array_equal(np.array(ours), theirs.numpy())
     assert same_state

@@ -26,6 +26,8 @@ torch 2.13 on x86-64 (tests/parity/test_draws_parity.py):
   calls).
 - integers: ``w % range + low`` with one word while ``range < 2**28``, one ``random64()`` from
   ``2**28`` on.
+- randperm: Fisher-Yates with one word per step; from 214,748,364 elements on, the "inside-out"
+  Fisher-Yates with one ``random64()`` per step.
 """
 
 import functools
@@ -91,9 +93,68 @@ def _remainder(divisor: np.uint32, words: np.ndarray) -> np.ndarray:
     return words
 
 
+# torch's randperm shuffles with one word per step below this size, with random64() from it on.
+INSIDE_OUT_FROM = (2**32 - 1) // 20
+
+
 def randperm(stream: TorchStream, n: int) -> np.ndarray:
-    """torch's CPU ``randperm``: Fisher-Yates with one word per step, ``z = w % (n - i)``; int32
-    below 2**31 elements (the caller casts).
+    """torch's CPU ``randperm``: int32 below 2**31 elements (the caller casts). Below
+    :data:`INSIDE_OUT_FROM` elements :func:`_fisher_yates`, from there on
+    :func:`_inside_out`."""
+    if n < INSIDE_OUT_FROM:
+        return _fisher_yates(stream, n)
+    index = np.int32 if n < 2**31 else np.int64
+    z = np.empty(n, dtype=index)
+    for start in range(0, n, CHUNK * 64):  # z[i] = random64() % (i + 1), in pieces
+        stop = min(n, start + CHUNK * 64)
+        spans = np.arange(start + 1, stop + 1, dtype=np.uint64)
+        z[start:stop] = stream.pairs(stop - start) % spans
+    return _inside_out(z)
+
+
+def _inside_out(z: np.ndarray) -> np.ndarray:
+    """torch's "inside-out" Fisher-Yates given its draws ``z`` (``z[i]`` in ``[0, i]``): step
+    ``i`` moves the value at ``z[i]`` to position ``i`` and puts ``i`` at ``z[i]``.
+
+    Resolved with array operations: a position's last writer is the last step ``k`` with
+    ``z[k]`` equal to it (which wrote ``k``); a position no later step wrote keeps what its own
+    step moved there: the value ``z[p]`` held, that is the value of the step before it with the
+    same ``z`` (which wrote it), or, if none, what position ``z[p]``'s own step moved there,
+    followed back by pointer doubling.
+    """
+    n = z.size
+    index = z.dtype.type
+    order = _stable_argsort(z).astype(index, copy=False)  # steps grouped by z, in step order
+    grouped = z[order]
+    del z
+    first = np.empty(n, dtype=bool)  # the first step of its group
+    first[0] = True
+    np.not_equal(grouped[1:], grouped[:-1], out=first[1:])
+    # own[p]: what step p moved to position p; value[p] >= 0 where it is known, else chase[p].
+    value = np.full(n, -1, dtype=index)
+    value[order[1:][~first[1:]]] = order[:-1][~first[1:]]  # the previous step with the same z
+    chase = np.empty(n, dtype=index)
+    chase[order] = grouped  # z[p]
+    itself = chase == np.arange(n, dtype=index)
+    value[itself] = np.flatnonzero(itself).astype(index)
+    unknown = np.flatnonzero(value < 0).astype(index)
+    while unknown.size:
+        target = chase[unknown]
+        known = value[target] >= 0
+        value[unknown[known]] = value[target[known]]
+        unknown = unknown[~known]
+        chase[unknown] = chase[target[~known]]
+    # A position written by a later step holds the last such step.
+    last = np.empty(n, dtype=bool)
+    last[:-1] = first[1:]
+    last[-1] = True
+    value[grouped[last]] = order[last]
+    return value
+
+
+def _fisher_yates(stream: TorchStream, n: int) -> np.ndarray:
+    """torch's CPU ``randperm`` below :data:`INSIDE_OUT_FROM`: Fisher-Yates with one word per
+    step, ``z = w % (n - i)``.
 
     Step ``i`` swaps positions ``i`` and ``j[i] = i + z``, after which position ``i`` is final.
     Rather than n sequential swaps, the result is resolved with array operations: the value at
