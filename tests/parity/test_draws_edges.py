@@ -241,6 +241,15 @@ def test_randperm_inside_out_resolution_is_torchs_loop(n):
         assert np.array_equal(kernels._inside_out(z.astype(np.int32)), expected)
 
 
+def test_randperm_drawn_in_pieces_is_torchs():
+    n = (1 << 22) + 3  # the words drawn in two pieces
+    theirs, ours, same_state = torch_and_ours(
+        lambda: torch.randperm(n), lambda: flashdrop.randperm(n)
+    )
+    assert np.array_equal(np.array(ours), theirs.numpy())
+    assert same_state
+
+
 @pytest.mark.skipif(
     os.environ.get("FLASHDROP_BIG_RANDPERM") != "1",
     reason="about 10 GB and minutes: set FLASHDROP_BIG_RANDPERM=1",

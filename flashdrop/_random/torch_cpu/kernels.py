@@ -93,6 +93,8 @@ def _remainder(divisor: np.uint32, words: np.ndarray) -> np.ndarray:
     return words
 
 
+# randperm draws and reduces its words in pieces this long, so as not to hold them all.
+_PIECE = 1 << 22
 # torch's randperm shuffles with one word per step below this size, with random64() from it on.
 INSIDE_OUT_FROM = (2**32 - 1) // 20
 
@@ -105,8 +107,8 @@ def randperm(stream: TorchStream, n: int) -> np.ndarray:
         return _fisher_yates(stream, n)
     index = np.int32 if n < 2**31 else np.int64
     z = np.empty(n, dtype=index)
-    for start in range(0, n, CHUNK * 64):  # z[i] = random64() % (i + 1), in pieces
-        stop = min(n, start + CHUNK * 64)
+    for start in range(0, n, _PIECE):  # z[i] = random64() % (i + 1), in pieces
+        stop = min(n, start + _PIECE)
         spans = np.arange(start + 1, stop + 1, dtype=np.uint64)
         z[start:stop] = stream.pairs(stop - start) % spans
     return _inside_out(z)
@@ -164,12 +166,14 @@ def _fisher_yates(stream: TorchStream, n: int) -> np.ndarray:
     """
     if n < 2:
         return np.arange(n, dtype=np.int32)
-    index = np.int32 if n < 2**31 else np.int64  # half the memory traffic of int64 indices
-    spans = np.arange(n, 1, -1, dtype=np.uint32 if n < 2**32 else np.uint64)  # n - i
-    z = stream.words(n - 1) % spans
-    steps = np.arange(n - 1, dtype=index)
-    j = z.astype(index)
-    j += steps
+    index = np.int32  # n < 2**31: half the memory traffic of int64 indices
+    j = np.empty(n - 1, dtype=index)
+    for start in range(0, n - 1, _PIECE):  # j[i] = i + w % (n - i), in pieces
+        stop = min(n - 1, start + _PIECE)
+        z = stream.words(stop - start)
+        z %= np.arange(n - start, n - stop, -1, dtype=np.uint32)
+        np.add(z, np.arange(start, stop, dtype=np.uint32), out=z)
+        j[start:stop] = z
     # Steps grouped by the position they swap with, in step order within a group.
     order = _stable_argsort(j).astype(index, copy=False)
     grouped = j[order]
