@@ -63,8 +63,8 @@ def fma64(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """float64 ``a * b + c`` with one rounding (C's ``fma``).
 
     With an infinite or NaN operand, IEEE's ``a * b + c`` (the same as ``fma``'s). With a factor
-    above 2**995, the factor and ``c`` are scaled by 2**-600 and the result back by 2**600
-    (exact, but for a ``c`` below 2**-422, which the scaling flushes and which cannot change a
+    above 2**995, each such factor is scaled by 2**-600, ``c`` by as much as the product, and the
+    result back (exact, but for a ``c`` the scaling flushes below 2**-422, which cannot change a
     result of that size except in a rounding tie). Otherwise :func:`_fma64_finite`.
     """
     a, b, c = (np.asarray(v, np.float64) for v in (a, b, c))
@@ -79,14 +79,11 @@ def fma64(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
         large = large.reshape(out.shape)
         a, b, c = (v.reshape(out.shape) for v in (a, b, c))
         out[small] = _fma64_finite(a[small], b[small], c[small])
-        scale_a = np.abs(a[large]) > _LARGE
-        down = np.ldexp(1.0, -_SCALE)
-        scaled = _fma64_finite(
-            np.where(scale_a, a[large] * down, a[large]),
-            np.where(scale_a, b[large], b[large] * down),
-            c[large] * down,
-        )
-        out[large] = np.ldexp(scaled, _SCALE)
+        a, b, c = a[large], b[large], c[large]
+        scale_a, scale_b = (np.where(np.abs(v) > _LARGE, _SCALE, 0) for v in (a, b))
+        scale = scale_a + scale_b
+        scaled = _fma64_finite(np.ldexp(a, -scale_a), np.ldexp(b, -scale_b), np.ldexp(c, -scale))
+        out[large] = np.ldexp(scaled, scale)
     return out.reshape(finite.shape)
 
 
