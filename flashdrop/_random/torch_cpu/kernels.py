@@ -170,9 +170,8 @@ def _fisher_yates(stream: TorchStream, n: int) -> np.ndarray:
     j = np.empty(n - 1, dtype=index)
     for start in range(0, n - 1, _PIECE):  # j[i] = i + w % (n - i), in pieces
         stop = min(n - 1, start + _PIECE)
-        z = stream.words(stop - start)
-        z %= np.arange(n - start, n - stop, -1, dtype=np.uint32)
-        np.add(z, np.arange(start, stop, dtype=np.uint32), out=z)
+        z = stream.words(stop - start) % np.arange(n - start, n - stop, -1, dtype=np.uint32)
+        z += np.arange(start, stop, dtype=np.uint32)
         j[start:stop] = z
     # Steps grouped by the position they swap with, in step order within a group.
     order = _stable_argsort(j)
