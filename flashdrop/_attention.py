@@ -27,8 +27,9 @@ def scale_of(head_dim: int, scale: float | None) -> float:
 
 def expand_heads(query: mx.array, kv: mx.array) -> mx.array:
     """GQA: each key (value) head repeated for its group of query heads (``repeat_interleave``)."""
-    repeats = query.shape[-3] // kv.shape[-3]
-    return kv if repeats == 1 else mx.repeat(kv, repeats, axis=-3)
+    if query.shape[-3] == kv.shape[-3]:
+        return kv
+    return mx.repeat(kv, query.shape[-3] // kv.shape[-3], axis=-3)
 
 
 def causal_mask(length: int, source_length: int) -> mx.array:
@@ -42,12 +43,15 @@ def scores(
     attn_mask: mx.array | None,
     is_causal: bool,
     scale: float | None,
+    flash: bool,
 ) -> mx.array:
     """The attention weights before dropout, (N, ..., H, L, S), in the compute dtype.
 
-    As torch: q and k each multiplied by sqrt(|scale|) (q by its negative for a negative scale),
-    ``q @ k^T``, the mask added (a bool mask as 0 / -inf), then a softmax that gives 0 on rows
-    where every score is -inf. ``key`` has its heads expanded already.
+    As torch's math kernel: q and k each multiplied by sqrt(|scale|) (q by its negative for a
+    negative scale), ``q @ k^T``, the mask added (a bool mask as 0 / -inf, so that a masked-out
+    NaN score makes its row NaN), then a softmax that gives 0 on rows where every score is
+    -inf. Where torch takes its flash kernel (``flash``), a causal mask selects instead: that
+    kernel never reads the scores it masks out. ``key`` has its heads expanded already.
     """
     dtype = _dtypes.compute_dtype(query.dtype)  # float16 and bfloat16 in float32, as torch
     factor = math.sqrt(abs(scale_of(query.shape[-1], scale)))
@@ -55,16 +59,23 @@ def scores(
     q = query.astype(dtype) * q_factor
     k = key.astype(dtype) * mx.array(factor, dtype)
     s = q @ k.swapaxes(-1, -2)
-    if is_causal:
+    if is_causal and flash:
+        s = mx.where(causal_mask(query.shape[-2], key.shape[-2]), s, mx.array(-math.inf, dtype))
+    elif is_causal:
         attn_mask = causal_mask(query.shape[-2], key.shape[-2])
     if attn_mask is not None:
-        if attn_mask.dtype == mx.bool_:
-            s = mx.where(attn_mask, s, mx.array(-math.inf, dtype))
-        else:
-            s = s + attn_mask.astype(dtype)
+        s = s + additive(attn_mask, dtype)
     # A function compiled in one thread and run in another can make MLX abort at exit: in
     # other threads the same selects run uncompiled (the same bits).
     return (_safe_softmax_compiled if _random.in_main_thread() else safe_softmax)(s)
+
+
+def additive(attn_mask: mx.array, dtype: mx.Dtype) -> mx.array:
+    """The mask as torch adds it to the scores, in ``dtype``: a bool mask as 0 / -inf (added,
+    not selected, so that a masked-out score that is NaN or +inf makes its row NaN, as in torch)."""
+    if attn_mask.dtype == mx.bool_:
+        return mx.where(attn_mask, mx.array(0, dtype), mx.array(-math.inf, dtype))
+    return attn_mask.astype(dtype)
 
 
 def safe_softmax(s: mx.array) -> mx.array:
@@ -127,9 +138,10 @@ def fast(
     float32 first, as torch computes them (in their own dtype MLX's kernel overflows above
     65504 and adds a float16 mask in float16); rank 4, one batch size, one key/value head count
     dividing the query's; no mask, a causal one with L == S (MLX aligns it bottom-right, torch
-    top-left), or a bool mask. A fully masked row of a bool mask reaches the kernel unmasked
-    and its output is zeroed after, torch's 0 weights, with finite gradients on every backend
-    (MLX gives uniform weights there, or NaN where it turns the mask into -inf).
+    top-left), or a bool mask, given to the kernel as torch adds it (0 / -inf: a masked-out
+    score that is NaN makes its row NaN). A fully masked row reaches the kernel unmasked and
+    its output is replaced after by torch's 0 weights times the value, with finite gradients
+    on every backend (MLX gives uniform weights there, or NaN for a row of -inf).
 
     Not used for float masks: MLX's kernel cannot differentiate with respect to the mask on
     the GPU (a learned bias, T5's or ALiBi's, is a mask torch differentiates) and its backward
@@ -156,10 +168,13 @@ def fast(
     mask: mx.array | str | None = "causal" if is_causal else None
     if attn_mask is not None:
         fully_masked = mx.logical_not(mx.any(attn_mask, axis=-1, keepdims=True))
-        mask = mx.logical_or(attn_mask, fully_masked)
+        mask = additive(mx.logical_or(attn_mask, fully_masked), mx.float32)
     out = mx.fast.scaled_dot_product_attention(
         q, k, v, scale=scale_of(query.shape[-1], scale), mask=mask
     )
     if attn_mask is not None:
-        out = mx.where(fully_masked, mx.array(0, out.dtype), out)
+        # torch's 0 weights times the value: 0, or NaN where a score of the row or a value of
+        # the column is NaN or infinite (which the unmasked row's output shows).
+        nothing = out * 0 + expand_heads(query, mx.sum(v * 0, axis=-2, keepdims=True))
+        out = mx.where(fully_masked, nothing, out)
     return out.astype(query.dtype)

@@ -36,7 +36,8 @@ def _from_compute(values: np.ndarray, dtype: mx.Dtype, shape: tuple[int, ...]) -
     """Round torch's compute-dtype values to ``dtype`` as c10 does (a double through float)."""
     if dtype == mx.float64:
         return mx.array(values.reshape(shape), dtype=mx.float64)  # mx.array would take float32
-    out = mx.array(values.reshape(shape).astype(np.float32, copy=False))
+    with np.errstate(over="ignore"):  # beyond float32's range: inf, as c10's cast
+        out = mx.array(values.reshape(shape).astype(np.float32, copy=False))
     return out if dtype == mx.float32 else out.astype(dtype)
 
 
@@ -93,19 +94,21 @@ def _factory_size(fn: str, size: tuple[Any, ...], options: dict[str, Any]) -> tu
 
 
 def _uniform(shape: tuple[int, ...], dtype: mx.Dtype, like: mx.array | None = None) -> mx.array:
+    _checks.check_storage_size(shape, dtype)
     if not _torch_mode("rand", like):
-        return _recorded(mx.random.uniform(shape=shape, key=_random.next_mlx_key()).astype(dtype))
-    count = int(np.prod(shape, dtype=np.int64))
-    with _random.torch_generator.stream() as stream:
-        if dtype == mx.float64:
-            values = kernels.uniform_double(stream, count)
-        elif dtype != mx.float32 and _random.get_torch_target().before("half_uniform"):
-            half = "float16" if dtype == mx.float16 else "bfloat16"  # the dtype's own digits
-            values = legacy.uniform_half(stream, count, half)
-        else:
-            values = kernels.uniform_float(stream, count)
-    out = _from_compute(values, dtype, shape)
-    if dtype in (mx.float16, mx.bfloat16):  # rounding up to 1.0 gives 0.0, as in torch
+        out = mx.random.uniform(shape=shape, key=_random.next_mlx_key()).astype(dtype)
+    else:
+        count = int(np.prod(shape, dtype=np.int64))
+        with _random.torch_generator.stream() as stream:
+            if dtype == mx.float64:
+                values = kernels.uniform_double(stream, count)
+            elif dtype != mx.float32 and _random.get_torch_target().before("half_uniform"):
+                half = "float16" if dtype == mx.float16 else "bfloat16"  # the dtype's own digits
+                values = legacy.uniform_half(stream, count, half)
+            else:
+                values = kernels.uniform_float(stream, count)
+        out = _from_compute(values, dtype, shape)
+    if dtype in (mx.float16, mx.bfloat16):  # rounding up to 1.0 gives 0.0, as in torch: [0, 1)
         out = mx.where(out == 1, mx.array(0, dtype), out)
     return _recorded(out)
 
@@ -147,6 +150,7 @@ def randn(*size: Any, dtype: mx.Dtype | None = None, **options: Any) -> mx.array
 def _normal(
     shape: tuple[int, ...], dtype: mx.Dtype, mean: float, std: float, like: mx.array | None = None
 ) -> mx.array:
+    _checks.check_storage_size(shape, dtype)
     if not _torch_mode("randn", like):
         out = mx.random.normal(shape=shape, key=_random.next_mlx_key())
         out = out * std + mean if (mean, std) != (0.0, 1.0) else out
@@ -238,9 +242,9 @@ def _randint(
         _checks.check_int_bounds(low, high, dtype)
     else:
         _checks.raise_unsupported_dtype("randint", dtype)
+    _checks.check_storage_size(shape, dtype)
     if not _torch_mode("randint", like):
-        drawn = mx.random.randint(low, high, shape, dtype=mx.int64, key=_random.next_mlx_key())
-        return _recorded(drawn.astype(dtype))
+        return _recorded(_mlx_randint(low, high, shape).astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     old = _random.get_torch_target().before("randint_span")  # torch 2.1-2.6: one word to 2**32
     with _random.torch_generator.stream() as stream:
@@ -252,6 +256,22 @@ def _randint(
     if offset:
         out = out + mx.array(offset, mx.int64)  # within int64: low <= value < high
     return _recorded(out != 0 if dtype == mx.bool_ else out.astype(dtype))
+
+
+def _mlx_randint(low: int, high: int, shape: tuple[int, ...]) -> mx.array:
+    """int64 draws in ``[low, high)`` from MLX's keys, as torch draws them from its words:
+    64 random bits modulo the span, plus ``low``, in uint64 arithmetic wrapping through 2**64
+    (exact for every span torch accepts; ``mx.random.randint`` computes in float32).
+
+    The 64 bits are four ``mx.random.randint(0, 2**16)`` draws, each exact (MLX takes the floor
+    of ``2**16 u``, ``u`` a float32 uniform with 23 random bits).
+    """
+    chunks = mx.random.randint(0, 1 << 16, (4, *shape), mx.uint64, key=_random.next_mlx_key())
+    bits = chunks[0]
+    for chunk in chunks[1:]:
+        bits = (bits << mx.array(16, mx.uint64)) | chunk
+    span, start = (mx.array(np.uint64(v % 2**64)) for v in (high - low, low))
+    return mx.view(bits % span + start, mx.int64)
 
 
 def _in_dtype(value: int, dtype: mx.Dtype) -> int:
@@ -355,6 +375,7 @@ def bernoulli(input: mx.array, p: float | None = None, **options: Any) -> mx.arr
     _checks.check_array(input, "bernoulli")
     _checks.check_torch_options("bernoulli", options, ("generator",) + ("out",) * (p is None))
     if p is not None:
+        p = float(p)  # torch's double p (a float16 p's value, exactly)
         _checks.check_bernoulli_p(p)
         keep = _random.bernoulli(input.shape, p, like=input)  # bernoulli_(p): dropout's draw
         return keep.astype(input.dtype)
@@ -419,11 +440,7 @@ def normal(
         return _normal(shape, dtype, float(mean), float(std))
     if size is not None or dtype is not None:
         _checks.raise_normal_form("size and dtype are taken only with a float mean and std")
-    if mean_is_array and std_is_array and mean.dtype != std.dtype:
-        _checks.raise_normal_form(
-            f"mean and std must have one dtype, but got {mean.dtype} and {std.dtype}"
-        )
-    like = mean if mean_is_array else std
+    like = mean if mean_is_array else std  # torch's output: like's dtype
     _float_dtype("normal_kernel_cpu", like.dtype)
     if std_is_array:
         _checks.check_std_array(std)
@@ -432,5 +449,6 @@ def normal(
     if mean_is_array and not std_is_array:  # normal_(0, std), then + mean
         return _normal(tuple(mean.shape), mean.dtype, 0.0, float(std), mean) + mean
     shape = tuple(mx.broadcast_shapes(mean.shape, std.shape)) if mean_is_array else std.shape
-    out = _normal(tuple(shape), like.dtype, 0.0, 1.0, like) * std
-    return out + (mean if mean_is_array else mx.array(mean, like.dtype))
+    # normal_(0, 1), then mul_(std) and add_(mean) in place: each rounded to like's dtype.
+    out = (_normal(tuple(shape), like.dtype, 0.0, 1.0, like) * std).astype(like.dtype)
+    return (out + (mean if mean_is_array else mx.array(mean, like.dtype))).astype(like.dtype)

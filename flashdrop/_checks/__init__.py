@@ -35,6 +35,7 @@ from flashdrop._checks.attention import (
     raise_sdpa_complex,
     raise_sdpa_not_floating,
     sdpa_args,
+    sdpa_flash_kernel,
     sdpa_scores_shape,
 )
 from flashdrop._checks.draws import (
@@ -51,6 +52,7 @@ from flashdrop._checks.draws import (
     check_size_is_sequence,
     check_std,
     check_std_array,
+    check_storage_size,
     check_torch_options,
     holds,
     raise_arm_normal,
@@ -138,6 +140,7 @@ __all__ = [
     "check_std",
     "check_std_array",
     "check_stochastic_depth_mode",
+    "check_storage_size",
     "check_torch_generator_state",
     "check_torch_options",
     "check_train_mode",
@@ -158,6 +161,7 @@ __all__ = [
     "raise_torch_mode_recomputed",
     "raise_unsupported_dtype",
     "sdpa_args",
+    "sdpa_flash_kernel",
     "sdpa_scores_shape",
     "to_bool",
     "to_float",

@@ -73,32 +73,30 @@ def check_sdpa_inputs(query: mx.array, key: mx.array, value: mx.array, attn_mask
         )
 
 
-def check_sdpa_flash_mask(
-    query: mx.array,
-    key: mx.array,
-    value: mx.array,
-    attn_mask: Any,
-    dropout_p: float,
-    enable_gqa: bool,
-) -> None:
-    """torch's ``IndexError`` for a 0-d or 1-D mask where torch 2.13 considers its CPU flash
-    kernel: no dropout, 4-D inputs of one batch size and one head count (with ``enable_gqa``,
-    key and value heads alike and dividing the query's), a non-empty output and S > 0. Its
-    check of the mask reads ``attn_mask.size(-2)``; elsewhere (the math kernel) such a mask
-    broadcasts."""
-    if attn_mask is None or attn_mask.ndim >= 2 or dropout_p != 0:
-        return
-    if not query.ndim == key.ndim == value.ndim == 4:
-        return
+def sdpa_flash_kernel(
+    query: mx.array, key: mx.array, value: mx.array, dropout_p: float, enable_gqa: bool
+) -> bool:
+    """Whether torch 2.13 considers its CPU flash kernel rather than its math kernel: no
+    dropout, 4-D inputs of one batch size and one head count (with ``enable_gqa``, key and
+    value heads alike and dividing the query's), a non-empty output and S > 0."""
+    if dropout_p != 0 or not query.ndim == key.ndim == value.ndim == 4:
+        return False
     if not query.shape[0] == key.shape[0] == value.shape[0]:
-        return
+        return False
     heads, key_heads, value_heads = query.shape[1], key.shape[1], value.shape[1]
     if enable_gqa:
-        if key_heads != value_heads or heads % key_heads:
-            return
+        if key_heads != value_heads or not key_heads or heads % key_heads:
+            return False
     elif not heads == key_heads == value_heads:
-        return
-    if not math.prod((*query.shape[:-1], value.shape[-1])) or not key.shape[-2]:
+        return False
+    return bool(math.prod((*query.shape[:-1], value.shape[-1])) and key.shape[-2])
+
+
+def check_sdpa_flash_mask(attn_mask: Any, flash: bool) -> None:
+    """torch's ``IndexError`` for a 0-d or 1-D mask where torch considers its CPU flash kernel
+    (``flash``, see :func:`sdpa_flash_kernel`): its check of the mask reads
+    ``attn_mask.size(-2)``; elsewhere (the math kernel) such a mask broadcasts."""
+    if attn_mask is None or attn_mask.ndim >= 2 or not flash:
         return
     raise IndexError(
         _dim_out_of_range(attn_mask.ndim, -2)

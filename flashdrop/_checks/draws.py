@@ -1,6 +1,7 @@
 """The checks and messages of the random draws (``flashdrop.rand``, ``randn``, ``randint``,
 ``randperm``, ``bernoulli``, ``normal``): torch's texts."""
 
+import math
 import warnings
 from collections.abc import Iterable
 from typing import Any
@@ -104,13 +105,11 @@ def warn_float_bounds(low: int, high: int, dtype: mx.Dtype, digits: int) -> None
 
 
 def check_half_bounds(low: int, high: int) -> None:
-    """float16 bounds past its largest finite value: torch casts infinity to int64 (undefined)."""
-    if max(abs(low), abs(high)) > 65504:
-        raise ValueError(
-            f"randint: bounds [{low}, {high}) go past float16's largest value, 65504; torch's "
-            "result there is undefined behaviour in C++, which flashdrop's torch mode does not "
-            "reproduce. Draw an integer dtype and convert."
-        )
+    """torch's ``check_from_to_in_range`` for float16: ``low`` and ``high - 1`` within its finite
+    values (every other float dtype holds every int64)."""
+    for name, value in (("from", low), ("to - 1", high - 1)):
+        if not -65504 <= value <= 65504:
+            raise RuntimeError(f"{name} is out of bounds for c10::Half")
 
 
 def check_from_to_in_dtype(low: int, high: int) -> None:
@@ -150,6 +149,12 @@ def raise_probability_out_of_range() -> None:
     )
 
 
+def check_storage_size(shape: tuple[int, ...], dtype: mx.Dtype) -> None:
+    """torch's check, before it draws, that the array's bytes count fits in an int64."""
+    if math.prod(shape) * dtype.size >= 2**63:
+        raise RuntimeError(f"Storage size calculation overflowed with sizes={list(shape)}")
+
+
 def check_bernoulli_p(p: float) -> None:
     if not 0 <= p <= 1:
         raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p:g}")
@@ -158,8 +163,9 @@ def check_bernoulli_p(p: float) -> None:
 def check_randperm(n: int, dtype: mx.Dtype) -> None:
     if n < 0:
         raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
-    if dtype == mx.bool_:
+    if dtype in (mx.bool_, mx.uint16, mx.uint32, mx.uint64):
         raise_no_kernel("randperm", dtype)
+    check_storage_size((n,), dtype)
     # torch's limits and texts; bfloat16 has none (its values round past 256).
     limit = {mx.float16: (2049, "2049"), mx.float32: (2**24 + 1, "2^24+1")}
     limit[mx.float64] = (2**53 + 1, "2^53+1")

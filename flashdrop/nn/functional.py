@@ -435,9 +435,12 @@ def scaled_dot_product_attention(
     dropout_p, is_causal, scale, enable_gqa = _checks.sdpa_args(
         query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa
     )
-    _checks.check_sdpa_dropout_p(dropout_p)
     _checks.check_sdpa_inputs(query, key, value, attn_mask)
-    _checks.check_sdpa_flash_mask(query, key, value, attn_mask, dropout_p, enable_gqa)
+    if value.size == 0:  # torch's shortcut, before its other checks: zeros, and no draw
+        return mx.zeros((*query.shape[:-1], value.shape[-1]), query.dtype)
+    _checks.check_sdpa_dropout_p(dropout_p)
+    flash = _checks.sdpa_flash_kernel(query, key, value, dropout_p, enable_gqa)
+    _checks.check_sdpa_flash_mask(attn_mask, flash)
     _checks.check_sdpa_not_causal_and_mask(is_causal, attn_mask)
     # The math kernel's key and value: with GQA, each head repeated for its group of query
     # heads (lazy: nothing is computed where the fast path takes the caller's own).
@@ -456,7 +459,7 @@ def scaled_dot_product_attention(
         _checks.raise_sdpa_complex()
 
     if floating and dropout_p != 0:
-        weights = _attention.scores(query, keys, attn_mask, is_causal, scale)
+        weights = _attention.scores(query, keys, attn_mask, is_causal, scale, flash)
         weights = _dropout.dropout(weights, dropout_p, True, False)
     elif not floating:
         # torch fails on integer and bool inputs only in the product with the value, after
@@ -472,5 +475,5 @@ def scaled_dot_product_attention(
         out = _attention.fast(query, key, value, attn_mask, is_causal, scale)
         if out is not None:
             return out
-        weights = _attention.scores(query, keys, attn_mask, is_causal, scale)
+        weights = _attention.scores(query, keys, attn_mask, is_causal, scale, flash)
     return _attention.weighted_sum(weights, values, query.dtype)

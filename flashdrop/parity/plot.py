@@ -104,7 +104,8 @@ def draw_plot(plt: Any, torch: Torch, path: str, calls: int, seed: int) -> None:
             ax.set_title(f"{label}, p={p:g}: {draws} {unit} per call", fontsize=10)
             ax.set_xlabel("keep rate of one call")
             ax.set_ylabel(f"calls (of {calls})")
-            ax.legend(fontsize=8)
+            # A fixed corner: "best" searches the data, and warns where that takes a second.
+            ax.legend(fontsize=8, loc="upper left")
     fig.suptitle(
         f"Per-call keep rates: torch {torch.__version__} vs flashdrop {flashdrop.__version__}"
         f" (mlx mode), {calls} calls each"

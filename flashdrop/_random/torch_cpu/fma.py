@@ -55,13 +55,44 @@ def fma32_unchecked(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
 _SPLIT = 134217729.0  # 2**27 + 1, Veltkamp's splitter for float64
 
 
+_LARGE = 2.0**995  # above this, Veltkamp's split (a product by 2**27 + 1) may overflow
+_SCALE = 600  # such a factor is scaled by 2**-600 (exactly), the result by 2**600
+
+
 def fma64(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """float64 ``a * b + c`` with one rounding (C's ``fma``), for finite values far from overflow.
+    """float64 ``a * b + c`` with one rounding (C's ``fma``).
+
+    With an infinite or NaN operand, IEEE's ``a * b + c`` (the same as ``fma``'s). With a factor
+    above 2**995, each such factor is scaled by 2**-600, ``c`` by as much as the product, and the
+    result back (exact, but for a ``c`` the scaling flushes below 2**-422, which cannot change a
+    result of that size except in a rounding tie). Otherwise :func:`_fma64_finite`.
+    """
+    a, b, c = (np.asarray(v, np.float64) for v in (a, b, c))
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(a) & np.isfinite(b) & np.isfinite(c)
+        large = finite & ((np.abs(a) > _LARGE) | (np.abs(b) > _LARGE))
+        if finite.all() and not large.any():
+            return _fma64_finite(a, b, c)
+        a, b, c, finite, large = np.broadcast_arrays(a, b, c, finite, large)
+        out = np.atleast_1d(a * b + c)
+        small = (finite & ~large).reshape(out.shape)
+        large = large.reshape(out.shape)
+        a, b, c = (v.reshape(out.shape) for v in (a, b, c))
+        out[small] = _fma64_finite(a[small], b[small], c[small])
+        a, b, c = a[large], b[large], c[large]
+        scale_a, scale_b = (np.where(np.abs(v) > _LARGE, _SCALE, 0) for v in (a, b))
+        scale = scale_a + scale_b
+        scaled = _fma64_finite(np.ldexp(a, -scale_a), np.ldexp(b, -scale_b), np.ldexp(c, -scale))
+        out[large] = np.ldexp(scaled, scale)
+    return out.reshape(finite.shape)
+
+
+def _fma64_finite(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """:func:`fma64` for finite values with factors at most 2**995.
 
     The product is split exactly into ``p + e`` (Dekker's TwoProduct); the sum of three is rounded
     once with Boldo and Melquiond's round-to-odd algorithm.
     """
-    a, b, c = (np.asarray(v, np.float64) for v in (a, b, c))
     p = a * b
     t = _SPLIT * a
     a_hi = t - (t - a)

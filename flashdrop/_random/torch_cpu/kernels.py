@@ -26,6 +26,8 @@ torch 2.13 on x86-64 (tests/parity/test_draws_parity.py):
   calls).
 - integers: ``w % range + low`` with one word while ``range < 2**28``, one ``random64()`` from
   ``2**28`` on.
+- randperm: Fisher-Yates with one word per step; from 214,748,364 elements on, the "inside-out"
+  Fisher-Yates with one ``random64()`` per step.
 """
 
 import functools
@@ -91,9 +93,70 @@ def _remainder(divisor: np.uint32, words: np.ndarray) -> np.ndarray:
     return words
 
 
+# randperm draws and reduces its words in pieces this long, so as not to hold them all.
+_PIECE = 1 << 22
+# torch's randperm shuffles with one word per step below this size, with random64() from it on.
+INSIDE_OUT_FROM = (2**32 - 1) // 20
+
+
 def randperm(stream: TorchStream, n: int) -> np.ndarray:
-    """torch's CPU ``randperm``: Fisher-Yates with one word per step, ``z = w % (n - i)``; int32
-    below 2**31 elements (the caller casts).
+    """torch's CPU ``randperm``: int32 below 2**31 elements (the caller casts). Below
+    :data:`INSIDE_OUT_FROM` elements :func:`_fisher_yates`, from there on
+    :func:`_inside_out`."""
+    if n < INSIDE_OUT_FROM:
+        return _fisher_yates(stream, n)
+    index = np.int32 if n < 2**31 else np.int64
+    z = np.empty(n, dtype=index)
+    for start in range(0, n, _PIECE):  # z[i] = random64() % (i + 1), in pieces
+        stop = min(n, start + _PIECE)
+        spans = np.arange(start + 1, stop + 1, dtype=np.uint64)
+        z[start:stop] = stream.pairs(stop - start) % spans
+    return _inside_out(z)
+
+
+def _inside_out(z: np.ndarray) -> np.ndarray:
+    """torch's "inside-out" Fisher-Yates given its draws ``z`` (``z[i]`` in ``[0, i]``): step
+    ``i`` moves the value at ``z[i]`` to position ``i`` and puts ``i`` at ``z[i]``.
+
+    Resolved with array operations: a position's last writer is the last step ``k`` with
+    ``z[k]`` equal to it (which wrote ``k``); a position no later step wrote keeps what its own
+    step moved there: the value ``z[p]`` held, that is the value of the step before it with the
+    same ``z`` (which wrote it), or, if none, what position ``z[p]``'s own step moved there,
+    followed back by pointer doubling.
+    """
+    n = z.size
+    index = z.dtype.type
+    order = _stable_argsort(z)  # steps grouped by z, in step order
+    grouped = z[order]
+    del z
+    first = np.empty(n, dtype=bool)  # the first step of its group
+    first[0] = True
+    np.not_equal(grouped[1:], grouped[:-1], out=first[1:])
+    # own[p]: what step p moved to position p; value[p] >= 0 where it is known, else chase[p].
+    value = np.full(n, -1, dtype=index)
+    value[order[1:][~first[1:]]] = order[:-1][~first[1:]]  # the previous step with the same z
+    chase = np.empty(n, dtype=index)
+    chase[order] = grouped  # z[p]
+    itself = chase == np.arange(n, dtype=index)
+    value[itself] = np.flatnonzero(itself).astype(index)
+    unknown = np.flatnonzero(value < 0).astype(index)
+    while unknown.size:
+        target = chase[unknown]
+        known = value[target] >= 0
+        value[unknown[known]] = value[target[known]]
+        unknown = unknown[~known]
+        chase[unknown] = chase[target[~known]]
+    # A position written by a later step holds the last such step.
+    last = np.empty(n, dtype=bool)
+    last[:-1] = first[1:]
+    last[-1] = True
+    value[grouped[last]] = order[last]
+    return value
+
+
+def _fisher_yates(stream: TorchStream, n: int) -> np.ndarray:
+    """torch's CPU ``randperm`` below :data:`INSIDE_OUT_FROM`: Fisher-Yates with one word per
+    step, ``z = w % (n - i)``.
 
     Step ``i`` swaps positions ``i`` and ``j[i] = i + z``, after which position ``i`` is final.
     Rather than n sequential swaps, the result is resolved with array operations: the value at
@@ -103,14 +166,15 @@ def randperm(stream: TorchStream, n: int) -> np.ndarray:
     """
     if n < 2:
         return np.arange(n, dtype=np.int32)
-    index = np.int32 if n < 2**31 else np.int64  # half the memory traffic of int64 indices
-    spans = np.arange(n, 1, -1, dtype=np.uint32 if n < 2**32 else np.uint64)  # n - i
-    z = stream.words(n - 1) % spans
-    steps = np.arange(n - 1, dtype=index)
-    j = z.astype(index)
-    j += steps
+    index = np.int32  # n < 2**31: half the memory traffic of int64 indices
+    j = np.empty(n - 1, dtype=index)
+    for start in range(0, n - 1, _PIECE):  # j[i] = i + w % (n - i), in pieces
+        stop = min(n - 1, start + _PIECE)
+        z = stream.words(stop - start) % np.arange(n - start, n - stop, -1, dtype=np.uint32)
+        z += np.arange(start, stop, dtype=np.uint32)
+        j[start:stop] = z
     # Steps grouped by the position they swap with, in step order within a group.
-    order = _stable_argsort(j).astype(index, copy=False)
+    order = _stable_argsort(j)
     grouped = j[order]
     first = np.empty(n - 1, dtype=bool)  # the first step of its group
     first[0] = True
@@ -142,13 +206,16 @@ def randperm(stream: TorchStream, n: int) -> np.ndarray:
 
 
 def _stable_argsort(keys: np.ndarray) -> np.ndarray:
-    """``np.argsort(keys, kind="stable")`` for keys in [0, 2**32): two radix passes of 16 bits
-    (numpy sorts 16-bit keys by radix), several times faster than sorting int64."""
+    """``np.argsort(keys, kind="stable")`` for integer keys in [0, 2**32), as ``keys``' dtype
+    (int32 keys: half the memory of numpy's int64 orders): two radix passes of 16 bits (numpy
+    sorts 16-bit keys by radix), several times faster than sorting int64."""
     if keys.size and int(keys.max()) >= 2**32:
-        return np.argsort(keys, kind="stable")
-    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
-    high = (keys >> 16).astype(np.uint16)
-    return order[np.argsort(high[order], kind="stable")]
+        return np.argsort(keys, kind="stable").astype(keys.dtype, copy=False)
+    low = keys.astype(np.uint16)  # the low 16 bits
+    order = np.argsort(low, kind="stable").astype(keys.dtype)
+    del low
+    high = (keys >> 16).astype(np.uint16)[order]
+    return order[np.argsort(high, kind="stable")]
 
 
 def bernoulli_scalar(stream: TorchStream, count: int, q: float) -> np.ndarray:
@@ -185,8 +252,14 @@ def normal(stream: TorchStream, count: int, kind: str, mean: float, std: float) 
 
     ``kind`` is ``"float32"``, ``"half"`` (float16 and bfloat16) or ``"float64"``. Returns float64
     below 16 elements (the scalar path, cast by the caller through float32 as c10 does), float32
-    for the float kinds and float64 for float64 from 16 on.
+    for the float kinds and float64 for float64 from 16 on. An infinite ``std`` (or one float32
+    rounds to infinity) gives IEEE's infinities and NaNs (for a sample of 0), as in torch.
     """
+    with np.errstate(over="ignore", invalid="ignore"):  # IEEE's results are torch's
+        return _normal(stream, count, kind, mean, std)
+
+
+def _normal(stream: TorchStream, count: int, kind: str, mean: float, std: float) -> np.ndarray:
     if count < _BLOCK:
         return _normal_scalar(stream, count, mean, std)
     whole = count - count % _BLOCK
