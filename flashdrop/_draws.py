@@ -95,7 +95,7 @@ def _uniform(shape: tuple[int, ...], dtype: mx.Dtype, like: mx.array | None = No
     if not _torch_mode("rand", like):
         return _recorded(mx.random.uniform(shape=shape, key=_random.next_mlx_key()).astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
-    with _random.torch_generator.stream() as stream:
+    with _random.torch_stream() as stream:
         if dtype == mx.float64:
             values = kernels.uniform_double(stream, count)
         else:
@@ -149,7 +149,7 @@ def _normal(
         return _recorded(out.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     kind = {mx.float32: "float32", mx.float64: "float64"}.get(dtype, "half")
-    with _random.torch_generator.stream() as stream:
+    with _random.torch_stream() as stream:
         values = kernels.normal(stream, count, kind, mean, std)
     return _recorded(_from_compute(values, dtype, shape))
 
@@ -228,7 +228,7 @@ def _randint(
         drawn = mx.random.randint(low, high, shape, dtype=mx.int64, key=_random.next_mlx_key())
         return _recorded(drawn.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
-    with _random.torch_generator.stream() as stream:
+    with _random.torch_stream() as stream:
         values, offset = kernels.randint(stream, count, low, high)
     if dtype in _dtypes.FLOATING:  # exact: below 2**53
         values = values.astype(np.int64) + offset
@@ -316,7 +316,7 @@ def randperm(n: int, *, dtype: mx.Dtype = mx.int64, **options: Any) -> mx.array:
     _checks.check_randperm(n, dtype)
     if not _torch_mode("randperm", None):
         return _recorded(mx.random.permutation(n, key=_random.next_mlx_key()).astype(dtype))
-    with _random.torch_generator.stream() as stream:
+    with _random.torch_stream() as stream:
         values = kernels.randperm(stream, n)
     return _recorded(mx.array(values).astype(dtype))
 
@@ -350,7 +350,7 @@ def bernoulli(input: mx.array, p: float | None = None, **options: Any) -> mx.arr
     probs = np.asarray(input.astype(mx.float64 if input.dtype == mx.float64 else mx.float32))
     flat = probs.reshape(-1)
     bad = np.flatnonzero(~((flat >= 0) & (flat <= 1)))
-    with _random.torch_generator.stream() as stream:
+    with _random.torch_stream() as stream:
         if bad.size:  # torch draws the elements before the first bad one, then raises
             kernels.bernoulli_tensor(stream, flat[: bad[0]])
             _checks.raise_probability_out_of_range()

@@ -90,6 +90,7 @@ from flashdrop._checks.random_state import (
     check_rng_state,
     check_seed,
     check_torch_generator_state,
+    raise_mlx_draw_not_replayed,
     raise_torch_mode_compiled,
     raise_torch_mode_recomputed,
 )
@@ -143,6 +144,7 @@ __all__ = [
     "holds",
     "raise_cannot_scale",
     "raise_layer_item",
+    "raise_mlx_draw_not_replayed",
     "raise_no_kernel",
     "raise_normal_form",
     "raise_probability_out_of_range",

@@ -27,8 +27,10 @@ from flashdrop._random.state import (
     STATE_BYTES,
     fork_rng,
     get_rng_state,
+    get_torch_state,
     manual_seed,
     set_rng_state,
+    set_torch_state,
 )
 from flashdrop._random.streams import (
     MODES,
@@ -38,9 +40,10 @@ from flashdrop._random.streams import (
     next_mlx_key,
     rng_mode,
     set_rng_mode,
+    torch_stream,
 )
 from flashdrop._random.torch_cpu import kernels as torch_kernels
-from flashdrop._random.torch_cpu.generator import TorchCPUGenerator, torch_generator
+from flashdrop._random.torch_cpu.generator import TorchCPUGenerator
 from flashdrop._random.tracing import check_not_tracing
 
 __all__ = [
@@ -55,6 +58,7 @@ __all__ = [
     "fork_rng",
     "get_rng_mode",
     "get_rng_state",
+    "get_torch_state",
     "in_main_stream",
     "in_main_thread",
     "manual_seed",
@@ -65,6 +69,7 @@ __all__ = [
     "rng_mode",
     "set_rng_mode",
     "set_rng_state",
-    "torch_generator",
+    "set_torch_state",
     "torch_kernels",
+    "torch_stream",
 ]

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 import mlx.core as mx
 
 from flashdrop._random.hook import recorders, report_draw
-from flashdrop._random.streams import get_rng_mode, local, next_mlx_key
+from flashdrop._random.streams import get_rng_mode, next_mlx_key, torch_stream
 from flashdrop._random.torch_cpu import kernels
-from flashdrop._random.torch_cpu.generator import torch_generator
 from flashdrop._random.tracing import check_not_tracing
 
 
@@ -24,7 +23,7 @@ def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None =
         mask = mx.random.bernoulli(q, shape) if key is None else mx.random.bernoulli(q, shape, key)
     else:
         check_not_tracing("dropout", like)
-        with (local.torch_replay or torch_generator).stream() as stream:
+        with torch_stream() as stream:
             keep = kernels.bernoulli_scalar(stream, math.prod(shape), q)
         # Reshaped by MLX: numpy stops at 64 dimensions, torch and MLX do not.
         mask = mx.array(keep).reshape(shape)
