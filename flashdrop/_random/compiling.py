@@ -150,7 +150,10 @@ def compile(
         try:
             return variant[1](*args, **kwargs)
         except BaseException:
-            put_mlx_key(saved)  # a failed trace leaves a placeholder as MLX's key
+            # A failed trace leaves a placeholder as MLX's key: put the key back (inside an
+            # outer trace, the key is that trace's, and that trace puts back its own).
+            if not is_traced(saved):
+                put_mlx_key(saved)
             raise
 
     @functools.wraps(fn)
