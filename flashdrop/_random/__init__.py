@@ -2,9 +2,13 @@
 and state, compiling and checkpointing.
 
 Every mask flashdrop draws comes from :func:`bernoulli`, from the calling thread's mode's
-stream: ``"mlx"`` (MLX's keys) or ``"torch"`` (torch's CPU generator, emulated). The rooms:
+stream: ``"mlx"`` (MLX's keys) or ``"torch"`` (torch's CPU generator, emulated). Every draw of
+every kind takes its key from :func:`next_mlx_key` or its words from :func:`torch_stream`, and
+the state functions read and write the same two streams: the calling thread's, which
+:func:`checkpoint` replays (the global generator itself is not exported). :func:`compile`
+keeps a trace per random mode. The rooms:
 
-- :mod:`.streams`: the modes and where each thread's mlx-mode keys come from.
+- :mod:`.streams`: the modes, where each thread's mlx-mode keys and torch-mode words come from.
 - :mod:`.torch_cpu`: torch's CPU generator and its kernels (``torch.manual_seed``'s stream).
 - :mod:`.draw`: :func:`bernoulli`, the draw of a mask.
 - :mod:`.state`: seeding, ``get_rng_state``/``set_rng_state`` and ``fork_rng`` (the scope of

@@ -307,8 +307,8 @@ def check_program(program: list[Block], seed: int) -> None:
     np.testing.assert_allclose(expected[1], grad, rtol=RTOL, atol=ATOL)
 
 
-# About 12 s on a 2-core machine alone (programs of 1 to 3 blocks, each compiled or run 3 times).
-EXAMPLES = 40
+# About 8 s on a 2-core machine alone (scripts/soak_fuzz.py: about 0.13 s a program).
+EXAMPLES = 60
 
 
 @settings(derandomize=True, database=None, deadline=None, max_examples=EXAMPLES)
