@@ -187,38 +187,23 @@ def test_checkpointed_transformer_matches_torch_checkpoint(use_reentrant):
 NOISE_SHAPE = (3, 4)
 
 
-def torch_state_calls(noise: str):
-    """torch's fork_rng / get_rng_state + set_rng_state / manual_seed inside the function."""
+def state_calls(library, noise: str):
+    """fork_rng / get_rng_state + set_rng_state / manual_seed inside the function, written once
+    for ``library`` torch or flashdrop (the same names)."""
+    fork_rng = torch.random.fork_rng if library is torch else flashdrop.fork_rng
 
-    def draw() -> torch.Tensor:
+    def draw():
         if noise == "fork_rng":
-            with torch.random.fork_rng():
-                forked = torch.randn(NOISE_SHAPE)
-            return forked + 2 * torch.randn(NOISE_SHAPE)  # the same draw, twice
+            with fork_rng():
+                forked = library.randn(NOISE_SHAPE)
+            return forked + 2 * library.randn(NOISE_SHAPE)  # the same draw, twice
         if noise == "rng_state":
-            state = torch.get_rng_state()
-            first = torch.rand(NOISE_SHAPE)
-            torch.set_rng_state(state)
-            return first + 2 * torch.rand(NOISE_SHAPE)
-        torch.manual_seed(7)
-        return torch.randn(NOISE_SHAPE)
-
-    return draw
-
-
-def flashdrop_state_calls(noise: str):
-    def draw() -> mx.array:
-        if noise == "fork_rng":
-            with flashdrop.fork_rng():
-                forked = flashdrop.randn(NOISE_SHAPE)
-            return forked + 2 * flashdrop.randn(NOISE_SHAPE)
-        if noise == "rng_state":
-            state = flashdrop.get_rng_state()
-            first = flashdrop.rand(NOISE_SHAPE)
-            flashdrop.set_rng_state(state)
-            return first + 2 * flashdrop.rand(NOISE_SHAPE)
-        flashdrop.manual_seed(7)
-        return flashdrop.randn(NOISE_SHAPE)
+            state = library.get_rng_state()
+            first = library.rand(NOISE_SHAPE)
+            library.set_rng_state(state)
+            return first + 2 * library.rand(NOISE_SHAPE)
+        library.manual_seed(7)
+        return library.randn(NOISE_SHAPE)
 
     return draw
 
@@ -259,8 +244,8 @@ NOISES = {
     ),
     **{
         name: (
-            lambda x, name=name: torch_state_calls(name)(),
-            lambda x, name=name: flashdrop_state_calls(name)(),
+            lambda x, name=name: state_calls(torch, name)(),
+            lambda x, name=name: state_calls(flashdrop, name)(),
         )
         for name in ("fork_rng", "rng_state", "manual_seed")
     },
