@@ -35,8 +35,9 @@ _mode = "mlx"  # the process default; rng_mode() blocks override it in their own
 
 class _Local(threading.local):
     """Per thread: ``mode`` (an rng_mode() block's), ``stream`` (a non-main thread's mlx-mode
-    keys), ``override`` (keys a transformation supplies: a compiled trace's threaded key),
-    ``torch_replay`` (a checkpoint's replayed torch stream), ``tracing``
+    keys), ``override`` (keys a transformation supplies: a compiled trace's threaded key, a
+    checkpoint's replay inside a trace), ``torch_replay`` (a checkpoint's replayed torch
+    stream), ``tracing``
     (depth of flashdrop.compile traces), ``trace_modules`` (the layers whose training flag the
     current flashdrop.compile trace read). The class attributes are the defaults of a thread
     that set none: read as plain attributes, with no ``getattr(..., default)``, whose miss
@@ -154,8 +155,8 @@ def current_stream() -> "KeyStream | None":
 
 
 def in_main_stream() -> bool:
-    """Whether mlx-mode draws come from ``mx.random.state`` (the main thread, no compiled
-    trace's threaded key).
+    """Whether mlx-mode draws come from ``mx.random.state`` (the main thread, no keys supplied
+    by a transformation).
 
     Only then are the library's compiled functions used: a function compiled in one thread and
     run in another can make MLX abort at exit. Elsewhere the same formulas run uncompiled, with
