@@ -1,6 +1,6 @@
 """Soak the differential fuzz test: random programs of draws under checkpoint, compile, fork_rng
 and mode switches, against torch, for as long as asked (tests/parity/test_fuzz_programs.py
-runs a fixed 60 of them in the suite).
+runs a fixed 200 of them in the suite).
 
 Unlike the suite's run, the search is not derandomized: each batch explores new programs. A
 failure stops the run and prints hypothesis's smallest failing program, which the suite's
