@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flashdrop._random import torch_generator
+from flashdrop._random import get_torch_state, set_torch_state
 from flashdrop.compat.lazy_torch import import_torch
 
 __all__ = ["copy_rng_from_torch", "copy_rng_to_torch"]
@@ -26,7 +26,7 @@ def copy_rng_from_torch() -> None:
         ...     y = F.dropout(compat.to_mlx(x), 0.5)  # the bits of torch's F.dropout(x, 0.5) now
     """
     torch = import_torch()
-    torch_generator.set_state(torch.get_rng_state().numpy().tobytes())
+    set_torch_state(torch.get_rng_state().numpy().tobytes())
 
 
 def copy_rng_to_torch() -> None:
@@ -47,5 +47,5 @@ def copy_rng_to_torch() -> None:
     """
     torch = import_torch()
     # bytearray: torch.frombuffer warns on a read-only buffer such as bytes.
-    state = torch.frombuffer(bytearray(torch_generator.get_state()), dtype=torch.uint8)
+    state = torch.frombuffer(bytearray(get_torch_state()), dtype=torch.uint8)
     torch.set_rng_state(state)

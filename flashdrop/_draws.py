@@ -99,7 +99,7 @@ def _uniform(shape: tuple[int, ...], dtype: mx.Dtype, like: mx.array | None = No
         out = mx.random.uniform(shape=shape, key=_random.next_mlx_key()).astype(dtype)
     else:
         count = int(np.prod(shape, dtype=np.int64))
-        with _random.torch_generator.stream() as stream:
+        with _random.torch_stream() as stream:
             if dtype == mx.float64:
                 values = kernels.uniform_double(stream, count)
             elif dtype != mx.float32 and _random.get_torch_target().before("half_uniform"):
@@ -163,7 +163,7 @@ def _normal(
     old = count >= 16 and kind == "half" and target.before("half_normal")
     if count >= 16 and kind != "float64" and target.cpu == "arm" and not old:
         _checks.raise_arm_normal(target, dtype)
-    with _random.torch_generator.stream() as stream:
+    with _random.torch_stream() as stream:
         if old:
             half = "float16" if dtype == mx.float16 else "bfloat16"
             values = legacy.normal_fill(stream, count, half, mean, std)
@@ -247,7 +247,7 @@ def _randint(
         return _recorded(_mlx_randint(low, high, shape).astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     old = _random.get_torch_target().before("randint_span")  # torch 2.1-2.6: one word to 2**32
-    with _random.torch_generator.stream() as stream:
+    with _random.torch_stream() as stream:
         values, offset = (legacy if old else kernels).randint(stream, count, low, high)
     if dtype in _dtypes.FLOATING:  # exact: below 2**53
         values = values.astype(np.int64) + offset
@@ -351,7 +351,7 @@ def randperm(n: int, *, dtype: mx.Dtype = mx.int64, **options: Any) -> mx.array:
     _checks.check_randperm(n, dtype)
     if not _torch_mode("randperm", None):
         return _recorded(mx.random.permutation(n, key=_random.next_mlx_key()).astype(dtype))
-    with _random.torch_generator.stream() as stream:
+    with _random.torch_stream() as stream:
         values = kernels.randperm(stream, n)
     return _recorded(mx.array(values).astype(dtype))
 
@@ -386,7 +386,7 @@ def bernoulli(input: mx.array, p: float | None = None, **options: Any) -> mx.arr
     probs = np.asarray(input.astype(mx.float64 if input.dtype == mx.float64 else mx.float32))
     flat = probs.reshape(-1)
     bad = np.flatnonzero(~((flat >= 0) & (flat <= 1)))
-    with _random.torch_generator.stream() as stream:
+    with _random.torch_stream() as stream:
         if bad.size:  # torch draws the elements before the first bad one, then raises
             kernels.bernoulli_tensor(stream, flat[: bad[0]])
             _checks.raise_probability_out_of_range()

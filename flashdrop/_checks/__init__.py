@@ -94,6 +94,7 @@ from flashdrop._checks.random_state import (
     check_rng_state,
     check_seed,
     check_torch_generator_state,
+    raise_mlx_draw_not_replayed,
     raise_torch_mode_compiled,
     raise_torch_mode_recomputed,
 )
@@ -149,6 +150,7 @@ __all__ = [
     "raise_arm_normal",
     "raise_cannot_scale",
     "raise_layer_item",
+    "raise_mlx_draw_not_replayed",
     "raise_no_half_bernoulli",
     "raise_no_kernel",
     "raise_normal_form",

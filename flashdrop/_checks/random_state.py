@@ -131,3 +131,14 @@ def raise_torch_mode_recomputed(what: str) -> None:
         "flashdrop.checkpoint(fn) (or flashdrop.checkpoint(module)), which recomputes with the "
         "forward's masks, as torch.utils.checkpoint does."
     )
+
+
+def raise_mlx_draw_not_replayed() -> None:
+    raise RuntimeError(
+        "flashdrop: flashdrop.checkpoint inside a compiled function recomputed an MLX draw "
+        "that takes no key (mlx.nn.Dropout, mx.random.normal(...) without key=, ...): inside "
+        "a trace MLX's random state cannot be set back to the forward's, so that draw got new "
+        "values and the gradient would not be the forward's. Use flashdrop's draws there "
+        "(flashdrop.nn.Dropout, flashdrop.randn, ...), pass key= to mx.random, or checkpoint "
+        "outside the compiled function."
+    )

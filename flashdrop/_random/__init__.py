@@ -2,9 +2,13 @@
 and state, compiling and checkpointing.
 
 Every mask flashdrop draws comes from :func:`bernoulli`, from the calling thread's mode's
-stream: ``"mlx"`` (MLX's keys) or ``"torch"`` (torch's CPU generator, emulated). The rooms:
+stream: ``"mlx"`` (MLX's keys) or ``"torch"`` (torch's CPU generator, emulated). Every draw of
+every kind takes its key from :func:`next_mlx_key` or its words from :func:`torch_stream`, and
+the state functions read and write the same two streams: the calling thread's, which
+:func:`checkpoint` replays (the global generator itself is not exported). :func:`compile`
+keeps a trace per random mode. The rooms:
 
-- :mod:`.streams`: the modes and where each thread's mlx-mode keys come from.
+- :mod:`.streams`: the modes, where each thread's mlx-mode keys and torch-mode words come from.
 - :mod:`.torch_cpu`: torch's CPU generator and its kernels (``torch.manual_seed``'s stream).
 - :mod:`.target`: which torch build torch mode reproduces (release and CPU), which picks the
   kernels.
@@ -29,8 +33,10 @@ from flashdrop._random.state import (
     STATE_BYTES,
     fork_rng,
     get_rng_state,
+    get_torch_state,
     manual_seed,
     set_rng_state,
+    set_torch_state,
 )
 from flashdrop._random.streams import (
     MODES,
@@ -40,11 +46,12 @@ from flashdrop._random.streams import (
     next_mlx_key,
     rng_mode,
     set_rng_mode,
+    torch_stream,
 )
 from flashdrop._random.target import TorchTarget, get_torch_target, set_torch_target, torch_target
 from flashdrop._random.torch_cpu import kernels as torch_kernels
 from flashdrop._random.torch_cpu import legacy as legacy_torch_kernels
-from flashdrop._random.torch_cpu.generator import TorchCPUGenerator, torch_generator
+from flashdrop._random.torch_cpu.generator import TorchCPUGenerator
 from flashdrop._random.tracing import check_not_tracing
 
 __all__ = [
@@ -60,6 +67,7 @@ __all__ = [
     "fork_rng",
     "get_rng_mode",
     "get_rng_state",
+    "get_torch_state",
     "get_torch_target",
     "in_main_stream",
     "in_main_thread",
@@ -72,8 +80,9 @@ __all__ = [
     "rng_mode",
     "set_rng_mode",
     "set_rng_state",
+    "set_torch_state",
     "set_torch_target",
-    "torch_generator",
     "torch_kernels",
+    "torch_stream",
     "torch_target",
 ]

@@ -1,6 +1,7 @@
 """``flashdrop.compile``: ``mx.compile`` with the random state threaded through, retraced per
-training flags as ``torch.compile`` retraces; and :class:`CompiledPerShape`, the bounded cache
-of per-shape traces the library's own fused kernels use."""
+random mode and training flags (as ``torch.compile`` retraces per training flag); and
+:class:`CompiledPerShape`, the bounded cache of per-shape traces the library's own fused
+kernels use."""
 
 import functools
 from collections import OrderedDict
@@ -9,7 +10,6 @@ from typing import Any
 
 import mlx.core as mx
 import mlx.nn
-import numpy as np
 
 from flashdrop import _checks
 from flashdrop._random.hook import recorders, recording_here
@@ -19,7 +19,7 @@ from flashdrop._random.streams import (
     get_rng_mode,
     local,
     local_value,
-    set_mlx_key,
+    put_mlx_key,
 )
 from flashdrop._random.tracing import is_traced
 
@@ -124,14 +124,15 @@ def compile(
             out = (run if is_traced(key) else fn)(*args, **kwargs)
         return stream.key, out
 
-    # Per combination of training flags: [keyed, global]. The keyed one threads a key given as
-    # an argument (other threads, checkpoint recomputations); the global one MLX's own state,
-    # made on the first call in the main thread (reading mx.random.state in another thread
-    # would make its MLX state, see next_mlx_key).
-    variants: dict[tuple[bool, ...], list[Any]] = {}
+    # Per random mode and combination of training flags: [keyed, global]. The keyed one threads
+    # a key given as an argument (other threads, checkpoint recomputations inside a trace); the
+    # global one MLX's own state, made on the first call in the main thread (reading
+    # mx.random.state in another thread would make its MLX state, see next_mlx_key).
+    variants: dict[tuple[str, tuple[bool, ...]], list[Any]] = {}
 
-    def flags() -> tuple[bool, ...]:
-        return tuple(m.training for m in modules)
+    def trace_key() -> tuple[str, tuple[bool, ...]]:
+        """What a trace depends on besides its arguments: the mode, the training flags."""
+        return get_rng_mode(), tuple(m.training for m in modules)
 
     def call(variant: list[Any], args: tuple, kwargs: dict) -> Any:
         stream = current_stream()
@@ -149,8 +150,10 @@ def compile(
         try:
             return variant[1](*args, **kwargs)
         except BaseException:
-            # A failed trace leaves a placeholder as MLX's key; put the key back.
-            set_mlx_key(np.asarray(saved, dtype=np.uint32))
+            # A failed trace leaves a placeholder as MLX's key: put the key back (inside an
+            # outer trace, the key is that trace's, and that trace puts back its own).
+            if not is_traced(saved):
+                put_mlx_key(saved)
             raise
 
     @functools.wraps(fn)
@@ -159,11 +162,11 @@ def compile(
             # Recording (flashdrop.testing.record_draws): run eagerly, so that every draw is
             # seen with its mask; the same masks, outputs and random state as compiled.
             return fn(*args, **kwargs)
-        key, known = flags(), len(modules)
+        key, known = trace_key(), len(modules)
         variant = variants.setdefault(key, [None, None])
         out = call(variant, args, kwargs)
         if len(modules) > known:  # the trace met layers: its flags are theirs now, too
-            variants[flags()] = variants.pop(key)
+            variants[trace_key()] = variants.pop(key)
         if local.trace_modules is not None:  # called inside another compile's trace
             local.trace_modules.extend(modules)
         return out

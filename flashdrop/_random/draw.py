@@ -7,10 +7,9 @@ import mlx.core as mx
 
 from flashdrop import _checks
 from flashdrop._random.hook import recorders, report_draw
-from flashdrop._random.streams import get_rng_mode, local, next_mlx_key
+from flashdrop._random.streams import get_rng_mode, next_mlx_key, torch_stream
 from flashdrop._random.target import get_torch_target
 from flashdrop._random.torch_cpu import kernels, mkl
-from flashdrop._random.torch_cpu.generator import torch_generator
 from flashdrop._random.tracing import check_not_tracing
 
 
@@ -29,7 +28,7 @@ def bernoulli(shape: Sequence[int], q: float | mx.array, like: mx.array | None =
         # torch 2.1-2.6's x86-64 builds draw from MKL, every other build from mt19937.
         target = get_torch_target()
         kernel = mkl if target.mkl_bernoulli else kernels
-        with (local.torch_replay or torch_generator).stream() as stream:
+        with torch_stream() as stream:
             keep = kernel.bernoulli_scalar(stream, math.prod(shape), q)
         half = kernel is mkl and like is not None and like.dtype == mx.float16
         if half and target.before("half_bernoulli"):  # torch 2.1 fails after taking its word

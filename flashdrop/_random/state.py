@@ -6,14 +6,22 @@ first 5056 bytes laid out exactly as ``torch.get_rng_state()``, the last 8 MLX's
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import mlx.core as mx
 import numpy as np
 
 from flashdrop import _checks
-from flashdrop._random.streams import in_main_thread, mlx_key, set_mlx_key, thread_streams
-from flashdrop._random.torch_cpu.generator import TORCH_STATE_BYTES, torch_generator
+from flashdrop._random.streams import (
+    in_main_thread,
+    local,
+    mlx_key,
+    put_mlx_key,
+    set_mlx_key,
+    thread_streams,
+    torch_generator_here,
+)
+from flashdrop._random.torch_cpu.generator import TORCH_STATE_BYTES
 
 _MLX_KEY_BYTES = 8
 STATE_BYTES = TORCH_STATE_BYTES + _MLX_KEY_BYTES
@@ -32,8 +40,9 @@ def manual_seed(seed: int) -> None:
     seed = int(seed)
     _checks.check_seed(seed)
     seed %= 2**64
-    torch_generator.manual_seed(seed)
-    thread_streams.reseed(seed)
+    torch_generator_here().manual_seed(seed)
+    if local.torch_replay is None:  # a checkpoint's recomputation reseeds its own streams only
+        thread_streams.reseed(seed)
     if in_main_thread():
         # MLX's state is per thread; another thread's would be touched (see next_mlx_key).
         mx.random.seed(seed)
@@ -47,7 +56,7 @@ def get_rng_state() -> mx.array:
     the main thread, the thread's own stream in other threads (see :func:`next_mlx_key`).
     """
     key = np.asarray(mlx_key(), dtype="<u4").tobytes()
-    return mx.array(np.frombuffer(torch_generator.get_state() + key, dtype=np.uint8))
+    return mx.array(np.frombuffer(get_torch_state() + key, dtype=np.uint8))
 
 
 def set_rng_state(state: mx.array) -> None:
@@ -62,10 +71,20 @@ def set_rng_state(state: mx.array) -> None:
     """
     _checks.check_rng_state(state, (STATE_BYTES, TORCH_STATE_BYTES))
     data = np.asarray(state).tobytes()
-    torch_generator.set_state(data[:TORCH_STATE_BYTES])
+    set_torch_state(data[:TORCH_STATE_BYTES])
     if len(data) == TORCH_STATE_BYTES:
         return
     set_mlx_key(np.frombuffer(data[TORCH_STATE_BYTES:], dtype="<u4"))
+
+
+def get_torch_state() -> bytes:
+    """The torch-mode stream's state, the bytes of ``torch.get_rng_state()``."""
+    return torch_generator_here().get_state()
+
+
+def set_torch_state(data: bytes) -> None:
+    """Set the torch-mode stream from the bytes of ``torch.get_rng_state()``."""
+    torch_generator_here().set_state(data)
 
 
 @contextmanager
@@ -104,8 +123,29 @@ def fork_rng(
         return
     # A generator is read once, as torch does (it takes list(devices) before forking).
     fork_mlx = devices is None or len(list(devices)) > 0
-    state = get_rng_state()
+    state = snapshot()
     try:
         yield
     finally:
-        set_rng_state(state if fork_mlx else state[:TORCH_STATE_BYTES])
+        restore(state if fork_mlx else state._replace(mlx_key=None))
+
+
+class Snapshot(NamedTuple):
+    """The calling thread's random state, as :func:`snapshot` takes it: torch's stream in
+    ``torch.get_rng_state()``'s bytes, and the mlx-mode key itself (an array: it may be a
+    compiled trace's)."""
+
+    torch: bytes
+    mlx_key: mx.array | None
+
+
+def snapshot() -> Snapshot:
+    """The calling thread's random state, both streams; :func:`restore` puts it back."""
+    return Snapshot(get_torch_state(), mlx_key())
+
+
+def restore(state: Snapshot) -> None:
+    """Put back a :func:`snapshot` (its torch stream only if its ``mlx_key`` is ``None``)."""
+    set_torch_state(state.torch)
+    if state.mlx_key is not None:
+        put_mlx_key(state.mlx_key)

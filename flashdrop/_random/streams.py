@@ -6,7 +6,12 @@
   outputs=[mx.random.state])`` cover flashdrop too. Other threads draw from streams of their
   own, and :func:`~flashdrop.checkpoint` replays saved keys: every mlx-mode key comes from
   :func:`next_mlx_key`.
-- ``"torch"``: torch's CPU generator (:mod:`flashdrop._random.torch_cpu`).
+- ``"torch"``: torch's CPU generator (:mod:`flashdrop._random.torch_cpu`): every torch-mode
+  draw takes its words from :func:`torch_stream`.
+
+Every draw of every kind, and every read or write of the random state, goes through
+:func:`next_mlx_key`, :func:`torch_stream` and the accessors below them: they answer for the
+calling thread, and :func:`~flashdrop.checkpoint`'s recomputation replays through them.
 
 :data:`local` holds what each thread sets (its mode, its stream, the keys a transformation
 supplies, ...).
@@ -22,7 +27,7 @@ import mlx.core as mx
 import numpy as np
 
 from flashdrop import _checks
-from flashdrop._random.torch_cpu.generator import TorchCPUGenerator
+from flashdrop._random.torch_cpu.generator import TorchCPUGenerator, TorchStream, torch_generator
 
 MODES = ("mlx", "torch")
 _mode = "mlx"  # the process default; rng_mode() blocks override it in their own thread
@@ -30,8 +35,9 @@ _mode = "mlx"  # the process default; rng_mode() blocks override it in their own
 
 class _Local(threading.local):
     """Per thread: ``mode`` (an rng_mode() block's), ``stream`` (a non-main thread's mlx-mode
-    keys), ``override`` (keys a transformation supplies: a checkpoint's replay, a compiled
-    trace's threaded key), ``torch_replay`` (a checkpoint's replayed torch stream), ``tracing``
+    keys), ``override`` (keys a transformation supplies: a compiled trace's threaded key, a
+    checkpoint's replay inside a trace), ``torch_replay`` (a checkpoint's replayed torch
+    stream), ``tracing``
     (depth of flashdrop.compile traces), ``trace_modules`` (the layers whose training flag the
     current flashdrop.compile trace read). The class attributes are the defaults of a thread
     that set none: read as plain attributes, with no ``getattr(..., default)``, whose miss
@@ -149,12 +155,12 @@ def current_stream() -> "KeyStream | None":
 
 
 def in_main_stream() -> bool:
-    """Whether mlx-mode draws come from ``mx.random.state`` (the main thread, no checkpoint
-    replay, no compiled trace's threaded key).
+    """Whether mlx-mode draws come from ``mx.random.state`` (the main thread, no keys supplied
+    by a transformation).
 
     Only then are the library's compiled functions used: a function compiled in one thread and
-    run in another can make MLX abort at exit, and a replay's keys are explicit. Elsewhere the
-    same formulas run uncompiled, with the same bits.
+    run in another can make MLX abort at exit. Elsewhere the same formulas run uncompiled, with
+    the same bits.
     """
     return current_stream() is None
 
@@ -163,11 +169,11 @@ def next_mlx_key() -> mx.array | None:
     """The key of the next mlx-mode draw, or ``None``: draw from ``mx.random.state``.
 
     Every mlx-mode draw in flashdrop passes this as ``key=`` to ``mx.random``. ``None`` in the
-    main thread, which keeps MLX's own global state (so ``mx.random.seed`` and
-    ``mx.compile(..., inputs=[mx.random.state])`` cover flashdrop); a key from the thread's own
-    stream in other threads (MLX's per-thread state is never touched there: reading or drawing
-    from it makes the interpreter abort at exit); the replayed keys while
-    :func:`checkpoint` recomputes; the threaded key inside a :func:`compile` trace in a thread.
+    main thread, which keeps MLX's own global state (so ``mx.random.seed``,
+    ``mx.compile(..., inputs=[mx.random.state])`` and :func:`checkpoint`'s replay cover
+    flashdrop and MLX's own draws alike); a key from the thread's own stream in other threads
+    (MLX's per-thread state is never touched there: reading or drawing from it makes the
+    interpreter abort at exit); the threaded key inside a :func:`compile` trace in a thread.
     """
     stream = current_stream()
     return None if stream is None else stream.next()
@@ -179,16 +185,34 @@ def mlx_key() -> mx.array:
     return mx.random.state[0] if stream is None else stream.key
 
 
+def put_mlx_key(key: mx.array) -> None:
+    """Make ``key`` the calling thread's mlx-mode key. In the main thread it must be evaluable
+    (not a compiled trace's): MLX's key cannot be assigned; seeding with the key's 64-bit number
+    (hi, lo) recreates it exactly."""
+    stream = current_stream()
+    if stream is not None:
+        stream.key = key
+    elif key is not mx.random.state[0]:
+        hi, lo = (int(word) for word in np.asarray(key, dtype=np.uint32))
+        mx.random.seed(hi << 32 | lo)
+
+
 def set_mlx_key(words: np.ndarray) -> None:
     """Set the calling thread's mlx-mode key to ``words``, a key's two uint32 (hi, lo)."""
-    hi, lo = (int(word) for word in words)
-    # MLX's key cannot be assigned; seeding with the 64-bit number (hi, lo) recreates it exactly.
-    seed = hi << 32 | lo
-    stream = current_stream()
-    if stream is None:
-        mx.random.seed(seed)
-    else:
-        stream.key = mx.random.key(seed)
+    put_mlx_key(mx.array(np.asarray(words, dtype=np.uint32)))
+
+
+def torch_generator_here() -> TorchCPUGenerator:
+    """The calling thread's torch-mode generator: torch's default CPU generator (one for the
+    process, as torch's), or, while :func:`checkpoint` recomputes in this thread, its replay
+    of the forward's."""
+    return local.torch_replay or torch_generator
+
+
+def torch_stream() -> TorchStream:
+    """The calling thread's torch-mode stream, for one kernel's draws: ``with torch_stream()
+    as stream:`` (it holds the generator's lock)."""
+    return torch_generator_here().stream()
 
 
 @contextmanager

@@ -180,3 +180,134 @@ def test_checkpointed_transformer_matches_torch_checkpoint(use_reentrant):
     plain = transformer_step_flashdrop(weights, checkpoint=False)
     assert ours[0] == plain[0] and ours[2] == plain[2]
     assert all(np.array_equal(ours[1][k], plain[1][k]) for k in plain[1])
+
+
+# --- every draw and state call inside the checkpointed function (issue 18, item 1) -----------
+
+NOISE_SHAPE = (3, 4)
+
+
+def state_calls(library, noise: str):
+    """fork_rng / get_rng_state + set_rng_state / manual_seed inside the function, written once
+    for ``library`` torch or flashdrop (the same names)."""
+    fork_rng = torch.random.fork_rng if library is torch else flashdrop.fork_rng
+
+    def draw():
+        if noise == "fork_rng":
+            with fork_rng():
+                forked = library.randn(NOISE_SHAPE)
+            return forked + 2 * library.randn(NOISE_SHAPE)  # the same draw, twice
+        if noise == "rng_state":
+            state = library.get_rng_state()
+            first = library.rand(NOISE_SHAPE)
+            library.set_rng_state(state)
+            return first + 2 * library.rand(NOISE_SHAPE)
+        library.manual_seed(7)
+        return library.randn(NOISE_SHAPE)
+
+    return draw
+
+
+# Each of torch's draws (as flashdrop spells it), as a noise multiplying x: (torch, flashdrop).
+NOISES = {
+    "rand": (lambda x: torch.rand(NOISE_SHAPE), lambda x: flashdrop.rand(*NOISE_SHAPE)),
+    "rand_like": (torch.rand_like, flashdrop.rand_like),
+    "randn": (lambda x: torch.randn(NOISE_SHAPE), lambda x: flashdrop.randn(NOISE_SHAPE)),
+    "randn_like": (torch.randn_like, flashdrop.randn_like),
+    "randint": (
+        lambda x: torch.randint(-3, 9, NOISE_SHAPE).float(),
+        lambda x: flashdrop.randint(-3, 9, NOISE_SHAPE).astype(mx.float32),
+    ),
+    "randint_like": (
+        lambda x: torch.randint_like(x, 9),
+        lambda x: flashdrop.randint_like(x, 9),
+    ),
+    "randperm": (
+        lambda x: torch.randperm(12).reshape(NOISE_SHAPE).float(),
+        lambda x: flashdrop.randperm(12).reshape(NOISE_SHAPE).astype(mx.float32),
+    ),
+    "bernoulli": (
+        lambda x: torch.bernoulli(torch.full(NOISE_SHAPE, 0.4)),
+        lambda x: flashdrop.bernoulli(mx.full(NOISE_SHAPE, 0.4)),
+    ),
+    "normal": (
+        lambda x: torch.normal(torch.ones(NOISE_SHAPE), 0.5),
+        lambda x: flashdrop.normal(mx.ones(NOISE_SHAPE), 0.5),
+    ),
+    "normal_size": (
+        lambda x: torch.normal(2.0, 3.0, NOISE_SHAPE),
+        lambda x: flashdrop.normal(2.0, 3.0, NOISE_SHAPE),
+    ),
+    "dropout": (
+        lambda x: TF.dropout(torch.ones(NOISE_SHAPE), 0.5),
+        lambda x: F.dropout(mx.ones(NOISE_SHAPE), 0.5),
+    ),
+    **{
+        name: (
+            lambda x, name=name: state_calls(torch, name)(),
+            lambda x, name=name: state_calls(flashdrop, name)(),
+        )
+        for name in ("fork_rng", "rng_state", "manual_seed")
+    },
+}
+
+
+def noisy_step_torch(noise: str, use_reentrant: bool | None) -> tuple:
+    draw = NOISES[noise][0]
+    x = torch.from_numpy(np.linspace(0.5, 2.0, 12, dtype=np.float32).reshape(NOISE_SHAPE))
+    x.requires_grad_()
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        return x * draw(x)
+
+    torch.manual_seed(SEED)
+    before = torch.rand(2)  # the stream does not start at the seed
+    if use_reentrant is None:
+        y = fn(x)
+    else:
+        y = torch.utils.checkpoint.checkpoint(fn, x, use_reentrant=use_reentrant)
+    (y**2).sum().backward()
+    after = torch.rand(2)  # where the stream is, after the backward pass
+    outputs = [t.detach().numpy() for t in (before, y, x.grad, after)]
+    return outputs, torch.get_rng_state().numpy().tobytes()
+
+
+def noisy_step_flashdrop(noise: str, checkpoint: bool) -> tuple:
+    draw = NOISES[noise][1]
+    x = mx.array(np.linspace(0.5, 2.0, 12, dtype=np.float32).reshape(NOISE_SHAPE))
+
+    def fn(x: mx.array) -> mx.array:
+        return x * draw(x)
+
+    wrapped = flashdrop.checkpoint(fn) if checkpoint else fn
+    seen = []
+
+    def loss(x: mx.array) -> mx.array:
+        y = wrapped(x)
+        seen.append(y)
+        return (y**2).sum()
+
+    with flashdrop.rng_mode("torch"):
+        flashdrop.manual_seed(SEED)
+        before = flashdrop.rand(2)
+        grad = mx.grad(loss)(x)
+        after = flashdrop.rand(2)
+        state = bytes(np.array(flashdrop.get_rng_state()))[:TORCH_STATE_BYTES]
+    return [np.array(a) for a in (before, seen[0], grad, after)], state
+
+
+@pytest.mark.parametrize("use_reentrant", [True, False])
+@pytest.mark.parametrize("noise", NOISES)
+def test_every_draw_inside_checkpoint_replays_as_torch_checkpoint(noise, use_reentrant):
+    """``x * noise`` checkpointed: the backward pass sees the forward's noise (the gradient is
+    2 x noise**2), state calls inside see the forward's state, and the stream ends where
+    torch's does. Every value here is exact: draws are torch's bits, the rest products."""
+    theirs, their_state = noisy_step_torch(noise, use_reentrant)
+    _, plain_state = noisy_step_torch(noise, None)
+    assert their_state == plain_state, "torch: checkpointing takes no extra draws"
+    ours, our_state = noisy_step_flashdrop(noise, checkpoint=True)
+    for name, a, b in zip(("before", "forward", "gradient", "after"), ours, theirs, strict=True):
+        assert np.array_equal(a, b), name
+    assert our_state == their_state
+    plain, _ = noisy_step_flashdrop(noise, checkpoint=False)
+    assert all(np.array_equal(a, b) for a, b in zip(ours, plain, strict=True))

@@ -19,7 +19,7 @@ import torch.nn.functional as TF
 import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import compat
-from flashdrop._random import torch_generator
+from flashdrop._random import get_torch_state
 
 # torch dtype, the MLX dtype it must become, and the integers of the same width to compare bits.
 DTYPES = [
@@ -268,7 +268,7 @@ def test_state_copied_from_torch_is_torchs_byte_for_byte():
     torch.rand(7)
     flashdrop.manual_seed(1)
     compat.copy_rng_from_torch()
-    assert torch_generator.get_state() == torch.get_rng_state().numpy().tobytes()
+    assert get_torch_state() == torch.get_rng_state().numpy().tobytes()
 
 
 @pytest.mark.parametrize(
@@ -304,7 +304,7 @@ def test_corrupt_torch_states(field, offset, fmt, value, outcome):
             flashdrop.set_rng_state(ours)
         return
     flashdrop.set_rng_state(ours)
-    assert torch_generator.get_state() == torch.get_rng_state().numpy().tobytes()
+    assert get_torch_state() == torch.get_rng_state().numpy().tobytes()
     with flashdrop.rng_mode("torch"):
         mask = np.array(F.dropout(mx.ones((1000,)), 0.5)) != 0
     assert np.array_equal(mask, TF.dropout(torch.ones(1000), 0.5).numpy() != 0)
@@ -363,10 +363,10 @@ def test_copy_rng_to_torch_after_flashdrop_seeds():
 
 def test_copy_rng_to_torch_and_later_torch_draws_leave_flashdrop_alone():
     flashdrop.manual_seed(5)
-    before = torch_generator.get_state()
+    before = get_torch_state()
     compat.copy_rng_to_torch()
     torch.rand(100)
-    assert torch_generator.get_state() == before
+    assert get_torch_state() == before
 
 
 # ---------------------------------------------------------------------------------------------

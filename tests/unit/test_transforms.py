@@ -201,6 +201,37 @@ def test_checkpoint_inside_flashdrop_compile():
     assert not np.array_equal(compiled[0], compiled[1])
 
 
+def mlx_own_draws(v: mx.array) -> mx.array:
+    """MLX's own draws, from mx.random.state, beside flashdrop's."""
+    h = mlx.nn.Dropout(0.5)(v) * mx.random.normal(v.shape)
+    return (F.dropout(h, 0.3) * mx.random.uniform(shape=v.shape)).sum()
+
+
+def mlx_mode_grad(fn, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    mx.random.seed(seed)
+    grad = mx.grad(fn)(mx.arange(1, 33, dtype=mx.float32))
+    return np.array(grad), np.array(mx.random.state[0])
+
+
+def test_checkpoint_replays_mlx_own_draws_in_mlx_mode():
+    """Issue 18, item 4: mlx.nn.Dropout and mx.random.* inside flashdrop.checkpoint recompute
+    from the forward's key: the uncheckpointed gradient bit for bit, and MLX's stream advanced
+    once (where the uncheckpointed step leaves it)."""
+    expected = mlx_mode_grad(mlx_own_draws)
+    got = mlx_mode_grad(flashdrop.checkpoint(mlx_own_draws))
+    assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
+    plain = mlx_mode_grad(mx.checkpoint(mlx_own_draws))
+    assert not np.array_equal(plain[0], expected[0]), "what a plain mx.checkpoint does"
+
+
+def test_checkpoint_inside_compile_refuses_mlx_own_draws():
+    """Inside a trace MLX's key cannot be set back for the recomputation: an MLX draw there
+    would silently redraw, so it is refused; flashdrop's draws replay (test above)."""
+    step = flashdrop.compile(lambda v: mx.grad(flashdrop.checkpoint(mlx_own_draws))(v))
+    with pytest.raises(RuntimeError, match="MLX draw that takes no key"):
+        step(mx.ones((8,)))
+
+
 def training_losses(compiled: bool, steps: int = 3) -> list[float]:
     model = Model(flashdrop.checkpoint)
     optimizer = mlx.optimizers.SGD(learning_rate=0.05)
@@ -329,6 +360,23 @@ def test_a_failed_trace_leaves_the_random_state_working(mode):
     assert np.array_equal(np.array(F.dropout(mx.ones((64,)), 0.5)), expected)
 
 
+def test_a_failed_trace_inside_a_trace_raises_its_own_error():
+    """A compiled function failing inside another's trace (a torch-mode draw there) raises its
+    RuntimeError, and the random state works afterwards (found by scripts/soak_fuzz.py)."""
+
+    def inner(x):
+        with flashdrop.rng_mode("torch"):
+            return F.dropout(x, 0.5)
+
+    outer = flashdrop.compile(lambda x: flashdrop.compile(inner)(F.dropout(x, 0.5)))
+    flashdrop.manual_seed(6)
+    expected = np.array(F.dropout(mx.ones((64,)), 0.5))
+    flashdrop.manual_seed(6)
+    with pytest.raises(RuntimeError, match="cannot be compiled"):
+        outer(mx.ones((4,)))
+    assert np.array_equal(np.array(F.dropout(mx.ones((64,)), 0.5)), expected)
+
+
 def test_no_false_error_after_disable_compile():
     x = mx.ones((64,))
     step = flashdrop.compile(lambda x: F.dropout(x, 0.5))
@@ -389,6 +437,36 @@ def test_compiled_function_inside_a_compiled_function_follows_eval():
     outer(x)
     model.eval()
     assert mx.array_equal(outer(x), model(x))
+
+
+def test_compiled_function_traced_in_mlx_mode_follows_torch_mode():
+    """Issue 18, item 2: a trace is kept per random mode. A function traced in mlx mode and
+    called in torch mode does not run the mlx-mode trace (MLX's masks, torch's stream
+    untouched): it is traced anew, where the torch-mode draw is refused; then mlx mode reuses
+    its trace. After mx.disable_compile() the same function draws torch's masks."""
+    traces = []
+
+    def fn(x):
+        traces.append(flashdrop.get_rng_mode())
+        return F.dropout(x, 0.5)
+
+    step, x = flashdrop.compile(fn), mx.ones((64,))
+    step(x)
+    with flashdrop.rng_mode("torch"):
+        flashdrop.manual_seed(3)
+        before = state()
+        with pytest.raises(RuntimeError, match="cannot be compiled"):
+            step(x)
+        assert np.array_equal(state(), before), "nothing drawn from either stream"
+        mx.disable_compile()
+        try:
+            eager = np.array(F.dropout(x, 0.5))
+            flashdrop.manual_seed(3)
+            assert np.array_equal(np.array(step(x)), eager)
+        finally:
+            mx.enable_compile()
+    step(x)
+    assert traces == ["mlx", "torch", "torch"]
 
 
 # --- many shapes ---------------------------------------------------------------------------------
