@@ -11,3 +11,17 @@ FUNCTIONS = (
 # dropout1d -> Dropout1d, feature_alpha_dropout -> FeatureAlphaDropout
 MODULE_OF = {name: "".join(part.capitalize() for part in name.split("_")) for name in FUNCTIONS}
 FUNCTION_OF = {module: name for name, module in MODULE_OF.items()}
+
+# torch.nn's layers that drop inside themselves (attention, transformers, RNNs): flashdrop.nn
+# has them too, tested in tests/parity/test_nn_*_parity.py, not with the dropout modules.
+LAYERS = (
+    "MultiheadAttention",
+    "Transformer",
+    "TransformerEncoder",
+    "TransformerDecoder",
+    "TransformerEncoderLayer",
+    "TransformerDecoderLayer",
+    "RNN",
+    "LSTM",
+    "GRU",
+)

@@ -5,6 +5,7 @@ Beyond torch.nn: :class:`StochasticDepth`, :class:`DropBlock2d` and :class:`Drop
 """
 
 from flashdrop.nn import functional
+from flashdrop.nn.activation import MultiheadAttention
 from flashdrop.nn.modules import (
     AlphaDropout,
     DropBlock2d,
@@ -30,6 +31,7 @@ __all__ = [
     "Dropout3d",
     "FeatureAlphaDropout",
     "LockedDropout",
+    "MultiheadAttention",
     "StochasticDepth",
     "functional",
 ]

@@ -60,6 +60,7 @@ def test_nn_names():
         "Dropout3d",
         "FeatureAlphaDropout",
         "LockedDropout",
+        "MultiheadAttention",
         "StochasticDepth",
         "functional",
     ]
