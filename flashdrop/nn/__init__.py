@@ -19,6 +19,13 @@ from flashdrop.nn.modules import (
     LockedDropout,
     StochasticDepth,
 )
+from flashdrop.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "AlphaDropout",
@@ -33,5 +40,10 @@ __all__ = [
     "LockedDropout",
     "MultiheadAttention",
     "StochasticDepth",
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
     "functional",
 ]

@@ -9,12 +9,11 @@ In torch random mode the masks are torch's bit for bit.
 """
 
 import math
-import warnings
 
 import mlx.core as mx
 import mlx.nn
 
-from flashdrop.nn import _messages
+from flashdrop.nn import _masks, _messages
 from flashdrop.nn import functional as F
 from flashdrop.nn._torch_module import TorchModule
 
@@ -34,32 +33,6 @@ def _linear(x: mx.array, weight: mx.array, bias: mx.array | None) -> mx.array:
 def _check_array(layer: str, arg: str, value: object) -> None:
     if value is not None and not isinstance(value, mx.array):
         _messages.raise_not_an_array(layer, arg, value)
-
-
-class _Masks:
-    """The attention masks of one call, as torch's ``_canonical_mask`` leaves them.
-
-    torch turns a bool mask (True: masked out) into a float one, -inf where masked, and adds
-    the float masks. Where every mask given is bool, they are kept bool here (``masked``: True
-    where masked out) and combined with ``or``: the same weights (a masked score is -inf either
-    way), and ``mx.fast.scaled_dot_product_attention`` can take them. Any float mask makes every
-    mask float, as torch (which warns when the two kinds are mixed).
-    """
-
-    def __init__(self, key_padding_mask: mx.array | None, attn_mask: mx.array | None) -> None:
-        for mask, name in ((key_padding_mask, "key_padding_mask"), (attn_mask, "attn_mask")):
-            if mask is not None and not (
-                mask.dtype == mx.bool_ or mx.issubdtype(mask.dtype, mx.floating)
-            ):
-                _messages.raise_mask_dtype(name)
-        if (
-            key_padding_mask is not None
-            and attn_mask is not None
-            and key_padding_mask.dtype != attn_mask.dtype
-        ):
-            warnings.warn(_messages.mismatched_masks("key_padding_mask", "attn_mask"), stacklevel=4)
-        given = [m for m in (key_padding_mask, attn_mask) if m is not None]
-        self.bool = all(m.dtype == mx.bool_ for m in given)
 
 
 class MultiheadAttention(TorchModule):
@@ -187,10 +160,10 @@ class MultiheadAttention(TorchModule):
             _check_array("MultiheadAttention", arg, array)
         _check_array("MultiheadAttention", "key_padding_mask", key_padding_mask)
         _check_array("MultiheadAttention", "attn_mask", attn_mask)
-        masks = _Masks(key_padding_mask, attn_mask)
-        if not masks.bool:
-            key_padding_mask = _as_float(key_padding_mask, query.dtype)
-            attn_mask = _as_float(attn_mask, query.dtype)
+        key_padding_mask, attn_mask = _masks.canonical(
+            key_padding_mask, "key_padding_mask", attn_mask, "attn_mask", query.dtype
+        )
+        bool_masks = all(m is None or m.dtype == mx.bool_ for m in (key_padding_mask, attn_mask))
         is_batched = self._check_shapes(query, key, value, key_padding_mask, attn_mask)
         # Batch first inside, (N, L, E): the computation is the same whatever the layout; the
         # draws are of the (N * heads, L, S) weights in either.
@@ -241,7 +214,7 @@ class MultiheadAttention(TorchModule):
             if mask is None:
                 mask = padding
             else:
-                mask = mx.logical_or(mask, padding) if masks.bool else mask + padding
+                mask = mx.logical_or(mask, padding) if bool_masks else mask + padding
         dropout_p = self.dropout if self.training else 0.0
 
         if need_weights:
@@ -249,7 +222,7 @@ class MultiheadAttention(TorchModule):
             if mask is not None:
                 scores = (
                     mx.where(mask, mx.array(-math.inf, scores.dtype), scores)
-                    if masks.bool
+                    if bool_masks
                     else scores + mask
                 )
             weights = mx.softmax(scores, axis=-1, precise=True)
@@ -259,7 +232,7 @@ class MultiheadAttention(TorchModule):
                 weights = weights.reshape(n, heads, length, source)
             out = weights @ v
         else:
-            if mask is not None and masks.bool:
+            if mask is not None and bool_masks:
                 mask = mx.logical_not(mask)  # SDPA's bool mask: True takes part
             out = F.scaled_dot_product_attention(q, k, v, mask, dropout_p, sdpa_causal)
             weights = None
@@ -387,10 +360,3 @@ def _pad_last(mask: mx.array, pads: int) -> mx.array:
     """torch's ``pad(mask, (0, pads))``: zeros (False: not masked) after the last axis."""
     widths = [(0, 0)] * (mask.ndim - 1) + [(0, pads)]
     return mx.pad(mask, widths)
-
-
-def _as_float(mask: mx.array | None, dtype: mx.Dtype) -> mx.array | None:
-    """torch's ``_canonical_mask``: a bool mask as 0 / -inf in ``dtype``; a float one as is."""
-    if mask is None or mask.dtype != mx.bool_:
-        return mask
-    return mx.where(mask, mx.array(-math.inf, dtype), mx.array(0, dtype))

@@ -62,6 +62,11 @@ def test_nn_names():
         "LockedDropout",
         "MultiheadAttention",
         "StochasticDepth",
+        "Transformer",
+        "TransformerDecoder",
+        "TransformerDecoderLayer",
+        "TransformerEncoder",
+        "TransformerEncoderLayer",
         "functional",
     ]
     assert all(issubclass(getattr(nn, n), mlx.nn.Module) for n in nn.__all__ if n != "functional")
