@@ -19,6 +19,7 @@ from flashdrop.nn.modules import (
     LockedDropout,
     StochasticDepth,
 )
+from flashdrop.nn.rnn import GRU, LSTM, RNN
 from flashdrop.nn.transformer import (
     Transformer,
     TransformerDecoder,
@@ -28,6 +29,9 @@ from flashdrop.nn.transformer import (
 )
 
 __all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
     "AlphaDropout",
     "DropBlock2d",
     "DropBlock3d",
