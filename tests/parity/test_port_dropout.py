@@ -14,6 +14,7 @@ import torch
 
 from flashdrop import compat, nn
 from flashdrop.testing import assert_same_as_torch
+from tests.names import LAYERS
 from tests.parity.test_more_layers_parity import (
     torch_drop_block,
     torch_drop_path,
@@ -42,6 +43,7 @@ ACCEPTED = [
     "torchvision.ops.DropBlock2d",
     "torchvision.ops.DropBlock3d",
     "timm.layers.DropPath",
+    *(f"torch.nn.{name}" for name in LAYERS),
 ]
 
 
