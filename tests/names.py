@@ -1,5 +1,7 @@
 """torch's six dropout functions and their modules, named once for every test."""
 
+from flashdrop.compat import porting_layers
+
 FUNCTIONS = (
     "dropout",
     "alpha_dropout",
@@ -14,14 +16,4 @@ FUNCTION_OF = {module: name for name, module in MODULE_OF.items()}
 
 # torch.nn's layers that drop inside themselves (attention, transformers, RNNs): flashdrop.nn
 # has them too, tested in tests/parity/test_nn_*_parity.py, not with the dropout modules.
-LAYERS = (
-    "MultiheadAttention",
-    "Transformer",
-    "TransformerEncoder",
-    "TransformerDecoder",
-    "TransformerEncoderLayer",
-    "TransformerDecoderLayer",
-    "RNN",
-    "LSTM",
-    "GRU",
-)
+LAYERS = porting_layers.LAYERS

@@ -254,53 +254,31 @@ class MultiheadAttention(TorchModule):
         attn_mask: mx.array | None,
     ) -> bool:
         """torch's ``_mha_shape_check``: whether the inputs are batched."""
-        if query.ndim == 3:
-            kind = "batched (3-D)"
-            if key.ndim != 3 or value.ndim != 3:
-                _messages.raise_batched_dims(
-                    kind,
-                    "`key` and `value` to be 3-D",
-                    f"{key.ndim}-D and {value.ndim}-D tensors respectively",
-                )
-            if key_padding_mask is not None and key_padding_mask.ndim != 2:
-                _messages.raise_batched_dims(
-                    kind,
-                    "`key_padding_mask` to be `None` or 2-D",
-                    f"{key_padding_mask.ndim}-D tensor instead",
-                )
-            if attn_mask is not None and attn_mask.ndim not in (2, 3):
-                _messages.raise_batched_dims(
-                    kind,
-                    "`attn_mask` to be `None`, 2-D or 3-D",
-                    f"{attn_mask.ndim}-D tensor instead",
-                )
-            return True
-        if query.ndim == 2:
-            kind = "unbatched (2-D)"
-            if key.ndim != 2 or value.ndim != 2:
-                _messages.raise_batched_dims(
-                    kind,
-                    "`key` and `value` to be 2-D",
-                    f"{key.ndim}-D and {value.ndim}-D tensors respectively",
-                )
-            if key_padding_mask is not None and key_padding_mask.ndim != 1:
-                _messages.raise_batched_dims(
-                    kind,
-                    "`key_padding_mask` to be `None` or 1-D",
-                    f"{key_padding_mask.ndim}-D tensor instead",
-                )
-            if attn_mask is not None:
-                if attn_mask.ndim not in (2, 3):
-                    _messages.raise_batched_dims(
-                        kind,
-                        "`attn_mask` to be `None`, 2-D or 3-D",
-                        f"{attn_mask.ndim}-D tensor instead",
-                    )
-                expected = (self.num_heads, query.shape[0], key.shape[0])
-                if attn_mask.ndim == 3 and attn_mask.shape != expected:
-                    _messages.raise_unbatched_3d_mask(expected, attn_mask.shape)
-            return False
-        _messages.raise_query_dims(query.ndim)
+        if query.ndim not in (2, 3):
+            _messages.raise_query_dims(query.ndim)
+        ndim = query.ndim
+        kind = "batched (3-D)" if ndim == 3 else "unbatched (2-D)"
+        if key.ndim != ndim or value.ndim != ndim:
+            _messages.raise_batched_dims(
+                kind,
+                f"`key` and `value` to be {ndim}-D",
+                f"{key.ndim}-D and {value.ndim}-D tensors respectively",
+            )
+        if key_padding_mask is not None and key_padding_mask.ndim != ndim - 1:
+            _messages.raise_batched_dims(
+                kind,
+                f"`key_padding_mask` to be `None` or {ndim - 1}-D",
+                f"{key_padding_mask.ndim}-D tensor instead",
+            )
+        if attn_mask is not None and attn_mask.ndim not in (2, 3):
+            _messages.raise_batched_dims(
+                kind, "`attn_mask` to be `None`, 2-D or 3-D", f"{attn_mask.ndim}-D tensor instead"
+            )
+        if ndim == 2 and attn_mask is not None and attn_mask.ndim == 3:
+            expected = (self.num_heads, query.shape[0], key.shape[0])
+            if attn_mask.shape != expected:
+                _messages.raise_unbatched_3d_mask(expected, attn_mask.shape)
+        return ndim == 3
 
     def _in_projection(
         self, query: mx.array, key: mx.array, value: mx.array

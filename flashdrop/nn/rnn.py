@@ -154,9 +154,12 @@ class _RNNBase(TorchModule):
     def _expected(self, batch: int, size: int) -> tuple[int, int, int]:
         return (self.num_layers * self._directions, batch, size)
 
-    def _layers(self, x: mx.array, states: list[tuple[mx.array, ...]]) -> tuple[mx.array, list]:
+    def _layers(
+        self, x: mx.array, states: list[tuple[mx.array, ...]], zero_start: bool
+    ) -> tuple[mx.array, list]:
         """The layers on x (L, N, D), from ``states[k]`` (layer * directions + direction), with
-        torch's dropout between them; the last layer's output and every final state."""
+        torch's dropout between them; the last layer's output and every final state.
+        ``zero_start``: the states are zeros (no ``hx`` given)."""
         finals = []
         for layer in range(self.num_layers):
             outputs = []
@@ -166,7 +169,11 @@ class _RNNBase(TorchModule):
                     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
                 ]
                 out, final = self._direction(
-                    x, states[layer * self._directions + direction], weights, direction == 1
+                    x,
+                    states[layer * self._directions + direction],
+                    weights,
+                    direction == 1,
+                    zero_start,
                 )
                 outputs.append(out)
                 finals.append(final)
@@ -176,15 +183,26 @@ class _RNNBase(TorchModule):
         return x, finals
 
     def _direction(
-        self, x: mx.array, state: tuple[mx.array, ...], weights: list, reverse: bool
+        self,
+        x: mx.array,
+        state: tuple[mx.array, ...],
+        weights: list,
+        reverse: bool,
+        zero_start: bool,
     ) -> tuple[mx.array, tuple[mx.array, ...]]:
-        """One layer in one direction over the sequence: its outputs (L, N, H) and final state."""
+        """One layer in one direction over the sequence: its outputs (L, N, H) and final state.
+
+        From a zero state the first step's hidden product is ``b_hh`` exactly (``None``
+        without biases: nothing to add), as ``mlx.nn``'s layers skip it."""
         w_ih, w_hh, b_ih, b_hh, w_hr = weights
         x_gates = x @ w_ih.T if b_ih is None else mx.addmm(b_ih, x, w_ih.T)
         outputs = [None] * x.shape[0]
         steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
-        for t in steps:
-            h_gates = state[0] @ w_hh.T if b_hh is None else mx.addmm(b_hh, state[0], w_hh.T)
+        for step, t in enumerate(steps):
+            if step == 0 and zero_start:
+                h_gates = b_hh
+            else:
+                h_gates = state[0] @ w_hh.T if b_hh is None else mx.addmm(b_hh, state[0], w_hh.T)
             state = self._cell(x_gates[t], h_gates, state, w_hr)
             outputs[t] = state[0]
         if not outputs:
@@ -192,8 +210,14 @@ class _RNNBase(TorchModule):
         return mx.stack(outputs), state
 
     def _cell(
-        self, x_gates: mx.array, h_gates: mx.array, state: tuple[mx.array, ...], w_hr: mx.array
+        self,
+        x_gates: mx.array,
+        h_gates: mx.array | None,
+        state: tuple[mx.array, ...],
+        w_hr: mx.array | None,
     ) -> tuple[mx.array, ...]:
+        """One step: the new state from the input's and the hidden state's gate products
+        (``h_gates`` None: zero)."""
         raise NotImplementedError
 
 
@@ -243,7 +267,7 @@ class RNN(_RNNBase):
         self.nonlinearity = nonlinearity
 
     def _cell(self, x_gates, h_gates, state, w_hr):
-        pre = x_gates + h_gates
+        pre = x_gates if h_gates is None else x_gates + h_gates
         return (mx.tanh(pre) if self.mode == "RNN_TANH" else mx.maximum(pre, 0),)
 
     def forward(self, input: mx.array, hx: mx.array | None = None) -> tuple[mx.array, mx.array]:
@@ -287,11 +311,14 @@ class GRU(_RNNBase):
         )
 
     def _cell(self, x_gates, h_gates, state, w_hr):
-        xr, xz, xn = mx.split(x_gates, 3, axis=-1)
-        hr, hz, hn = mx.split(h_gates, 3, axis=-1)
-        r = mx.sigmoid(xr + hr)
-        z = mx.sigmoid(xz + hz)
-        n = mx.tanh(xn + r * hn)
+        size = self.hidden_size
+        if h_gates is None:
+            r, z = mx.split(mx.sigmoid(x_gates[..., : 2 * size]), 2, axis=-1)
+            n = mx.tanh(x_gates[..., 2 * size :])
+        else:
+            rz = mx.sigmoid(x_gates[..., : 2 * size] + h_gates[..., : 2 * size])
+            r, z = mx.split(rz, 2, axis=-1)
+            n = mx.tanh(x_gates[..., 2 * size :] + r * h_gates[..., 2 * size :])
         return (n + z * (state[0] - n),)  # torch's (1 - z) * n + z * h
 
     def forward(self, input: mx.array, hx: mx.array | None = None) -> tuple[mx.array, mx.array]:
@@ -308,7 +335,7 @@ def _single_state_forward(
     h0 = mx.zeros(expected, x.dtype) if states is None else states[0]
     if h0.shape != expected:
         _messages.raise_hidden_size("hidden", expected, h0.shape)
-    out, finals = rnn._layers(x, [(h0[k],) for k in range(expected[0])])
+    out, finals = rnn._layers(x, [(h0[k],) for k in range(expected[0])], states is None)
     h_n = mx.stack([f[0] for f in finals])
     return _outputs(rnn, out, is_batched), h_n if is_batched else h_n[:, 0]
 
@@ -367,7 +394,8 @@ class LSTM(_RNNBase):
         )
 
     def _cell(self, x_gates, h_gates, state, w_hr):
-        i, f, g, o = mx.split(x_gates + h_gates, 4, axis=-1)
+        gates = x_gates if h_gates is None else x_gates + h_gates
+        i, f, g, o = mx.split(gates, 4, axis=-1)
         c = mx.sigmoid(f) * state[1] + mx.sigmoid(i) * mx.tanh(g)
         h = mx.sigmoid(o) * mx.tanh(c)
         return (h if w_hr is None else h @ w_hr.T, c)
@@ -381,14 +409,15 @@ class LSTM(_RNNBase):
         out_size = self.proj_size if self.proj_size > 0 else self.hidden_size
         expected_h = self._expected(x.shape[1], out_size)
         expected_c = self._expected(x.shape[1], self.hidden_size)
-        if states is None:
+        zero_start = states is None
+        if zero_start:
             states = (mx.zeros(expected_h, x.dtype), mx.zeros(expected_c, x.dtype))
         h0, c0 = states
         if h0.shape != expected_h:
             _messages.raise_hidden_size("hidden[0]", expected_h, h0.shape)
         if c0.shape != expected_c:
             _messages.raise_hidden_size("hidden[1]", expected_c, c0.shape)
-        out, finals = self._layers(x, [(h0[k], c0[k]) for k in range(expected_h[0])])
+        out, finals = self._layers(x, [(h0[k], c0[k]) for k in range(expected_h[0])], zero_start)
         h_n, c_n = (mx.stack([f[i] for f in finals]) for i in (0, 1))
         if not is_batched:
             h_n, c_n = h_n[:, 0], c_n[:, 0]

@@ -58,12 +58,35 @@ def _relu_or_gelu(activation: Callable[[mx.array], mx.array]) -> int:
     return 0
 
 
-def _in_memory_order(dropout: Dropout, attended: mx.array, batch_first: bool) -> mx.array:
-    """``dropout(attended)`` for an attention output: with ``batch_first`` torch's is an
-    (N, L, E) view of (L, N, E) memory, whose mask torch draws in (L, N, E) order."""
-    if batch_first and attended.ndim == 3:
-        return dropout(attended.swapaxes(0, 1)).swapaxes(0, 1)
-    return dropout(attended)
+def _attention_block(
+    attn: MultiheadAttention,
+    dropout: Dropout,
+    x: mx.array,
+    memory: mx.array,
+    attn_mask: mx.array | None,
+    key_padding_mask: mx.array | None,
+    is_causal: bool,
+) -> mx.array:
+    """torch's ``_sa_block`` / ``_mha_block``: attention of ``x`` over ``memory``, then
+    ``dropout``. With ``batch_first`` torch's attention output is an (N, L, E) view of
+    (L, N, E) memory, whose mask torch draws in (L, N, E) order: so is it drawn here."""
+    out = attn(
+        x,
+        memory,
+        memory,
+        attn_mask=attn_mask,
+        key_padding_mask=key_padding_mask,
+        need_weights=False,
+        is_causal=is_causal,
+    )[0]
+    if attn.batch_first and out.ndim == 3:
+        return dropout(out.swapaxes(0, 1)).swapaxes(0, 1)
+    return dropout(out)
+
+
+def _feed_forward_block(layer: mlx.nn.Module, x: mx.array, dropout: Dropout) -> mx.array:
+    """torch's ``_ff_block``: ``linear2(dropout(activation(linear1(x))))``, then ``dropout``."""
+    return dropout(layer.linear2(layer.dropout(layer.activation(layer.linear1(x)))))
 
 
 class TransformerEncoderLayer(TorchModule):
@@ -152,20 +175,12 @@ class TransformerEncoderLayer(TorchModule):
         key_padding_mask: mx.array | None,
         is_causal: bool = False,
     ) -> mx.array:
-        x = self.self_attn(
-            x,
-            x,
-            x,
-            attn_mask=attn_mask,
-            key_padding_mask=key_padding_mask,
-            need_weights=False,
-            is_causal=is_causal,
-        )[0]
-        return _in_memory_order(self.dropout1, x, self.self_attn.batch_first)
+        return _attention_block(
+            self.self_attn, self.dropout1, x, x, attn_mask, key_padding_mask, is_causal
+        )
 
     def _ff_block(self, x: mx.array) -> mx.array:
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout2(x)
+        return _feed_forward_block(self, x, self.dropout2)
 
 
 class TransformerDecoderLayer(TorchModule):
@@ -263,16 +278,9 @@ class TransformerDecoderLayer(TorchModule):
         key_padding_mask: mx.array | None,
         is_causal: bool = False,
     ) -> mx.array:
-        x = self.self_attn(
-            x,
-            x,
-            x,
-            attn_mask=attn_mask,
-            key_padding_mask=key_padding_mask,
-            is_causal=is_causal,
-            need_weights=False,
-        )[0]
-        return _in_memory_order(self.dropout1, x, self.self_attn.batch_first)
+        return _attention_block(
+            self.self_attn, self.dropout1, x, x, attn_mask, key_padding_mask, is_causal
+        )
 
     def _mha_block(
         self,
@@ -282,20 +290,12 @@ class TransformerDecoderLayer(TorchModule):
         key_padding_mask: mx.array | None,
         is_causal: bool = False,
     ) -> mx.array:
-        x = self.multihead_attn(
-            x,
-            mem,
-            mem,
-            attn_mask=attn_mask,
-            key_padding_mask=key_padding_mask,
-            is_causal=is_causal,
-            need_weights=False,
-        )[0]
-        return _in_memory_order(self.dropout2, x, self.multihead_attn.batch_first)
+        return _attention_block(
+            self.multihead_attn, self.dropout2, x, mem, attn_mask, key_padding_mask, is_causal
+        )
 
     def _ff_block(self, x: mx.array) -> mx.array:
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout3(x)
+        return _feed_forward_block(self, x, self.dropout3)
 
 
 def _clones(module: mlx.nn.Module, n: int) -> list[mlx.nn.Module]:
