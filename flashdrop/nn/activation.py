@@ -201,20 +201,7 @@ class MultiheadAttention(TorchModule):
             k, v = mx.concatenate([k, zeros], axis=2), mx.concatenate([v, zeros], axis=2)
             pads += 1
         source = k.shape[2]
-        if mask is not None and pads:
-            mask = _pad_last(mask, pads)
-        if key_padding_mask is not None:
-            if pads:
-                key_padding_mask = _pad_last(key_padding_mask, pads)
-            if key_padding_mask.shape[0] != n:
-                _messages.raise_key_padding_mask_shape(0, n, key_padding_mask.shape[0])
-            if key_padding_mask.shape[1] != source:
-                _messages.raise_key_padding_mask_shape(1, source, key_padding_mask.shape[1])
-            padding = key_padding_mask.reshape(n, 1, 1, source)
-            if mask is None:
-                mask = padding
-            else:
-                mask = mx.logical_or(mask, padding) if bool_masks else mask + padding
+        mask = _merged_mask(mask, key_padding_mask, pads, n, source, bool_masks)
         dropout_p = self.dropout if self.training else 0.0
 
         if need_weights:
@@ -332,6 +319,34 @@ def _attn_mask(mask: mx.array, n: int, heads: int, length: int, source: int) -> 
             _messages.raise_attn_mask_shape(3, mask.shape, correct)
         return mask.reshape(n, heads, length, source)
     raise RuntimeError(f"attn_mask's dimension {mask.ndim} is not supported")
+
+
+def _merged_mask(
+    mask: mx.array | None,
+    key_padding_mask: mx.array | None,
+    pads: int,
+    n: int,
+    source: int,
+    bool_masks: bool,
+) -> mx.array | None:
+    """torch's one mask of the scores, broadcastable to (N, heads, L, S): ``attn_mask`` and
+    ``key_padding_mask``, each padded for the ``pads`` keys added (``bias_k``, a zero key),
+    the padding mask checked against (N, S) as torch checks it, then merged (``or`` of bool
+    masks, the sum of float ones)."""
+    if mask is not None and pads:
+        mask = _pad_last(mask, pads)
+    if key_padding_mask is None:
+        return mask
+    if pads:
+        key_padding_mask = _pad_last(key_padding_mask, pads)
+    if key_padding_mask.shape[0] != n:
+        _messages.raise_key_padding_mask_shape(0, n, key_padding_mask.shape[0])
+    if key_padding_mask.shape[1] != source:
+        _messages.raise_key_padding_mask_shape(1, source, key_padding_mask.shape[1])
+    padding = key_padding_mask.reshape(n, 1, 1, source)
+    if mask is None:
+        return padding
+    return mx.logical_or(mask, padding) if bool_masks else mask + padding
 
 
 def _pad_last(mask: mx.array, pads: int) -> mx.array:
