@@ -63,7 +63,7 @@ def assert_same(torch_fn, port_fn, *inputs, calls: int = 2) -> None:
 
 def assert_same_gradients(torch_module, port, torch_loss, port_loss, *inputs) -> None:
     """``mx.grad`` of the port's loss with respect to its parameters is torch autograd's, from
-    the same seed in torch mode (the same masks)."""
+    the same seed in torch mode (the same masks), also through ``flashdrop.checkpoint``."""
     torch.manual_seed(5)
     torch_module.zero_grad()
     torch_loss(*inputs).backward()
@@ -73,14 +73,15 @@ def assert_same_gradients(torch_module, port, torch_loss, port_loss, *inputs) ->
         port.update(params)
         return port_loss(*(mlx_(x) for x in inputs))
 
-    flashdrop.manual_seed(5)
-    with flashdrop.rng_mode("torch"):
-        grads = dict(tree_flatten(mx.grad(loss)(port.trainable_parameters())))
-    assert sorted(grads) == sorted(theirs)
-    for name, grad in grads.items():
-        np.testing.assert_allclose(
-            np.array(grad), theirs[name].numpy(), atol=GRAD_TOL, rtol=GRAD_TOL, err_msg=name
-        )
+    for wrap in (lambda f: f, flashdrop.checkpoint):  # checkpointed: the masks replayed
+        flashdrop.manual_seed(5)
+        with flashdrop.rng_mode("torch"):
+            grads = dict(tree_flatten(mx.grad(wrap(loss))(port.trainable_parameters())))
+        assert sorted(grads) == sorted(theirs)
+        for name, grad in grads.items():
+            np.testing.assert_allclose(
+                np.array(grad), theirs[name].numpy(), atol=GRAD_TOL, rtol=GRAD_TOL, err_msg=name
+            )
 
 
 def assert_compiles_and_checkpoints(port, port_loss, *inputs) -> None:
