@@ -155,6 +155,15 @@ def test_constructor_errors_and_warnings_match_torch(cls, kwargs):
             assert repr(getattr(nn, cls)(**args)).startswith(their_repr.partition(")")[0])
 
 
+@pytest.mark.parametrize("cls", ["RNN", "GRU"])
+@pytest.mark.parametrize("kwargs", [{"proj_size": 2, "projection": 2}, {"projection": 2}], ids=str)
+def test_rnn_and_gru_refuse_other_keywords_as_torch(cls, kwargs):
+    # torch's RNN and GRU take **kwargs: proj_size first (a ValueError), then RNNBase's TypeError
+    args = {"input_size": IN, "hidden_size": HIDDEN, **kwargs}
+    theirs = outcome(lambda: getattr(torch.nn, cls)(**args))
+    assert_same_outcome(theirs, outcome(lambda: getattr(nn, cls)(**args)))
+
+
 @pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
 @pytest.mark.parametrize(
     "case",
