@@ -9,6 +9,7 @@ import mlx.nn
 from flashdrop import _checks
 from flashdrop import nn as fnn
 from flashdrop._family import MEMBERS, Member
+from flashdrop.compat import porting_layers
 from flashdrop.compat.lazy_torch import import_torch
 
 if TYPE_CHECKING:
@@ -52,7 +53,10 @@ def port_dropout(module: Any, *, channel_dim: int = 1) -> mlx.nn.Module:
     """The flashdrop twin of a torch dropout module, with the same settings and training flag.
 
     torch's six dropout modules, ``torchvision.ops.StochasticDepth``, ``DropBlock2d`` and
-    ``DropBlock3d``, and timm's ``DropPath`` are accepted; torchvision and timm classes are
+    ``DropBlock3d``, and timm's ``DropPath`` are accepted, and torch's layers that drop inside
+    themselves: ``MultiheadAttention``, ``RNN``, ``LSTM``, ``GRU`` and the Transformer family
+    (``TransformerEncoderLayer`` ... ``Transformer``), whose twins get the module's settings and
+    its weights (its ``state_dict()``, loaded with no renaming); torchvision and timm classes are
     recognised by name and package, so neither needs to be installed here. The twin gets the
     module's ``p`` (``drop_prob``), ``inplace``, ``mode``, ``block_size``, ``eps`` and
     ``scale_by_keep``, whichever it has, and its ``training`` flag; in torch random mode it then
@@ -82,6 +86,8 @@ def port_dropout(module: Any, *, channel_dim: int = 1) -> mlx.nn.Module:
     """
     _checks.check_channel_dim("port_dropout", channel_dim)
     cls = type(module)
+    if porting_layers.torch_layer_name(cls) is not None:  # attention, transformers, RNNs
+        return porting_layers.port_layer(module)
     twin = next((m for m in _PORTABLE if _matches(m, cls)), None)
     if twin is None or cls is _twin_class(twin):
         got = f"{cls.__module__}.{cls.__qualname__}"
@@ -90,7 +96,8 @@ def port_dropout(module: Any, *, channel_dim: int = 1) -> mlx.nn.Module:
             got += ", which is a flashdrop module already"
         elif base is not None:
             got += f", a subclass of {base.original} whose forward may differ from it"
-        accepted = ", ".join(m.original for m in _PORTABLE)
+        layers = (f"torch.nn.{name}" for name in porting_layers.LAYERS)
+        accepted = ", ".join([*(m.original for m in _PORTABLE), *layers])
         raise TypeError(f"port_dropout accepts {accepted} modules, but got {got}")
     if twin.layout == "first" and channel_dim != 1:
         raise ValueError(
@@ -110,11 +117,12 @@ def dropout_layers(torch_model: torch.nn.Module) -> list[tuple[str, torch.nn.Mod
     The order is ``torch_model.named_modules()``'s: the order in which the modules were
     assigned in ``__init__``, which is often not the order they are called in
     (``TransformerEncoderLayer`` registers ``dropout``, ``dropout1``, ``dropout2`` and calls
-    ``dropout1`` first). A module registered under two names is listed once. Every module
-    :func:`port_dropout` accepts is listed, and so are instances of their subclasses. Dropout
-    that is no module (inside ``scaled_dot_product_attention``, ``MultiheadAttention``, the RNNs,
-    ``F.dropout`` calls) is not: for the draws in call order, with those, use
-    :func:`flashdrop.testing.dropout_sites`.
+    ``dropout1`` first). A module registered under two names is listed once. Every dropout
+    module :func:`port_dropout` accepts is listed, and so are instances of their subclasses;
+    so are ``MultiheadAttention``, ``RNN``, ``LSTM`` and ``GRU``, which drop inside themselves
+    (not the Transformer layers: they drop through these). Dropout that is no module
+    (``scaled_dot_product_attention``, ``F.dropout`` calls) is not: for the draws in call
+    order, with those, use :func:`flashdrop.testing.dropout_sites`.
 
     Args:
         torch_model: a ``torch.nn.Module``; if it is a dropout module itself, it is listed with
@@ -142,4 +150,5 @@ def dropout_layers(torch_model: torch.nn.Module) -> list[tuple[str, torch.nn.Mod
         (name, module)
         for name, module in torch_model.named_modules()
         if _portable_member(type(module)) is not None
+        or porting_layers.torch_layer_name(type(module)) in porting_layers.DROPPING_INSIDE
     ]

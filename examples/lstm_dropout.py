@@ -1,13 +1,13 @@
-"""A two-layer LSTM with inter-layer dropout: ``torch.nn.LSTM(dropout=p)`` and its MLX port.
+"""A two-layer bidirectional LSTM with inter-layer dropout: ``torch.nn.LSTM(dropout=p)`` ported.
 
 Run ``python examples/lstm_dropout.py`` (add ``--quick`` for a run of a few seconds).
 
 ``torch.nn.LSTM(num_layers=2, dropout=p)`` drops each layer's output sequence except the last
-layer's, in training: one ``F.dropout`` of the whole (L, N, H) output. torch runs its layers on
-(L, N, H) sequences even with ``batch_first=True``, so the mask is drawn in (L, N, H) order in
-both layouts. MLX's ``mlx.nn.LSTM`` is one layer on (N, L, H) sequences: the port stacks two and
-drops the first one's output with ``flashdrop.nn.Dropout``, moved to (L, N, H) for the draw.
-Checked for ``batch_first`` True and False; the head classifies the last step's output.
+layer's, in training: one ``F.dropout`` of the whole (L, N, H * directions) output, drawn in
+(L, N, H) order also with ``batch_first=True`` (torch runs its layers on (L, N, H) sequences).
+``flashdrop.nn.LSTM`` is the same layer on MLX: the same arguments, parameters named as
+torch's ``state_dict()`` (so a torch checkpoint loads with no renaming), the same draws in torch
+random mode. Checked for ``batch_first`` True and False; the head classifies the last step.
 """
 
 import sys
@@ -15,7 +15,15 @@ import sys
 import mlx.core as mx
 import mlx.nn
 import torch
-from _common import check_modes, check_parity, parse_args, report, synthetic_classes, train
+from _common import (
+    check_modes,
+    check_parity,
+    copy_weights,
+    parse_args,
+    report,
+    synthetic_classes,
+    train,
+)
 
 from flashdrop import compat, nn
 
@@ -23,8 +31,10 @@ from flashdrop import compat, nn
 class TorchLSTMClassifier(torch.nn.Module):
     def __init__(self, features: int, hidden: int, classes: int, batch_first: bool, p=0.3) -> None:
         super().__init__()
-        self.lstm = torch.nn.LSTM(features, hidden, 2, dropout=p, batch_first=batch_first)
-        self.head = torch.nn.Linear(hidden, classes)
+        self.lstm = torch.nn.LSTM(
+            features, hidden, 2, dropout=p, batch_first=batch_first, bidirectional=True
+        )
+        self.head = torch.nn.Linear(2 * hidden, classes)
         self.batch_first = batch_first
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -33,34 +43,19 @@ class TorchLSTMClassifier(torch.nn.Module):
 
 
 class MlxLSTMClassifier(mlx.nn.Module):
+    """The port: ``torch.nn`` -> ``flashdrop.nn`` for the LSTM, ``mlx.nn`` for the head."""
+
     def __init__(self, features: int, hidden: int, classes: int, batch_first: bool, p=0.3) -> None:
         super().__init__()
-        self.layers = [mlx.nn.LSTM(features, hidden), mlx.nn.LSTM(hidden, hidden)]
-        self.dropout = nn.Dropout(p)
-        self.head = mlx.nn.Linear(hidden, classes)
+        self.lstm = nn.LSTM(
+            features, hidden, 2, dropout=p, batch_first=batch_first, bidirectional=True
+        )
+        self.head = mlx.nn.Linear(2 * hidden, classes)
         self.batch_first = batch_first
 
     def __call__(self, x: mx.array) -> mx.array:
-        h = x if self.batch_first else x.swapaxes(0, 1)  # mlx.nn.LSTM: (N, L, features)
-        for i, layer in enumerate(self.layers):
-            h, _ = layer(h)
-            if i < len(self.layers) - 1:  # torch's inter-layer dropout, drawn in (L, N, H) order
-                h = self.dropout(h.swapaxes(0, 1)).swapaxes(0, 1)
-        return self.head(h[:, -1])
-
-
-def copy_lstm_weights(torch_model: TorchLSTMClassifier, model: MlxLSTMClassifier) -> None:
-    """torch's ``weight_ih_l{k}``, ``weight_hh_l{k}`` (gates i, f, g, o in both) and its two
-    biases, summed, into MLX's ``Wx``, ``Wh`` and ``bias``; the head as it is."""
-    state = {name: compat.to_mlx(t) for name, t in torch_model.state_dict().items()}
-    weights = [("head.weight", state["head.weight"]), ("head.bias", state["head.bias"])]
-    for k in range(len(model.layers)):
-        weights += [
-            (f"layers.{k}.Wx", state[f"lstm.weight_ih_l{k}"]),
-            (f"layers.{k}.Wh", state[f"lstm.weight_hh_l{k}"]),
-            (f"layers.{k}.bias", state[f"lstm.bias_ih_l{k}"] + state[f"lstm.bias_hh_l{k}"]),
-        ]
-    model.load_weights(weights, strict=True)
+        out, _ = self.lstm(x)
+        return self.head(out[:, -1] if self.batch_first else out[-1])
 
 
 def main() -> int:
@@ -72,7 +67,7 @@ def main() -> int:
         name = f"LSTM batch_first={batch_first}"
         torch_model = TorchLSTMClassifier(features, hidden, classes, batch_first)
         model = MlxLSTMClassifier(features, hidden, classes, batch_first)
-        copy_lstm_weights(torch_model, model)
+        copy_weights(torch_model, model)  # the state_dict's names are the port's
 
         shape = (batch, length, features) if batch_first else (length, batch, features)
         x = torch.randn(shape)

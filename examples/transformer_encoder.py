@@ -9,6 +9,9 @@ stream, so the port's n-th dropout call must be torch's n-th for the masks to li
 1. ``attn_dropout`` on the attention weights, (N, heads, L, L);
 2. ``dropout1`` on the attention output, before the residual add;
 3. ``dropout2`` on the feed-forward output, before the residual add.
+
+torch's own ``nn.TransformerEncoderLayer`` has its port in ``flashdrop.nn`` (see
+``torch_attention_layers.py``); this block is a model's own, written out on both sides.
 """
 
 import math

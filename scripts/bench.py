@@ -30,6 +30,9 @@ entry point. What is compared on each workload (``bench.workloads.WORKLOADS``):
 - on the channel workloads, ``flashdrop-mlx-element``: flashdrop's element ``F.dropout`` on the
   very same input, the reference of the channel-dropout target; and ``mlx-times-2``, a bare
   ``mx.eval(x * 2)`` on it: one elementwise op writing the output, the floor of channel dropout.
+- on the layer workloads (``bench.layers``), flashdrop.nn's ``MultiheadAttention``,
+  ``TransformerEncoderLayer``, ``LSTM`` and ``GRU`` in training and in eval mode (``flashdrop-mlx``)
+  against the same computation written with mlx.nn parts (``mlx.nn``); no torch, no bandwidth.
 
 Method:
 

@@ -7,6 +7,8 @@ One module per concern, in the order a run uses them:
 - :mod:`bench.timing`: how a set of calls is timed (round-robin, per-round ratios);
 - :mod:`bench.measure`: the runs themselves (the copy reference, a workload, the many shapes),
   each giving result rows;
+- :mod:`bench.layers`: flashdrop.nn's attention, Transformer and RNN layers against mlx.nn
+  parts, in training and eval, giving result rows of their own;
 - :mod:`bench.memory`: the resident-set growth over the many shapes, each side in a fresh process;
 - :mod:`bench.machine`: the machine and versions the report names;
 - :mod:`bench.targets`: the goals, each judged on the rows with a plain reason where it is not met;

@@ -8,6 +8,7 @@ import time
 
 import flashdrop
 
+from .layers import layer_rows
 from .machine import machine_info
 from .markdown import markdown_slot, write_markdown
 from .measure import measure_copies, run_many_shapes, run_workload
@@ -59,6 +60,11 @@ def run(quick: bool, only: list[str] | None) -> dict:
         t0 = time.perf_counter()
         rows += run_workload(w, quick, copies[reference])
         print(f"  {w.name}: {rounds} rounds, {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    t0 = time.perf_counter()
+    layers = layer_rows(quick, only)
+    rows += layers
+    if layers:
+        print(f"  layers: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     memory = None
     if not only or any(text in MANY_SHAPES for text in only):
         t0 = time.perf_counter()

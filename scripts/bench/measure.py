@@ -58,9 +58,15 @@ def measure_copies(quick: bool) -> dict:
 
 
 def result_rows(
-    workload: Workload, labels: dict[str, str], times: dict, gbps: dict, copy_gbps: float
+    workload: Workload,
+    labels: dict[str, str],
+    times: dict,
+    gbps: dict | None,
+    copy_gbps: float | None,
 ) -> list[dict]:
-    """One row per implementation (``labels``: key to label, in order) from its ``times``."""
+    """One row per implementation (``labels``: key to label, in order) from its ``times``; a
+    ratio to mlx.nn or torch is None where that was not timed, the bandwidth where ``gbps`` is
+    None (a layer's time is not memory traffic)."""
     rows = []
     for key, label in labels.items():
         median = statistics.median(times[key])
@@ -80,10 +86,12 @@ def result_rows(
                 "ratio_vs_mlx_nn": (
                     median_ratio(times[key], times[MLX_NN]) if MLX_NN in times else None
                 ),
-                "ratio_vs_torch": median_ratio(times[key], times[TORCH]),
+                "ratio_vs_torch": (
+                    median_ratio(times[key], times[TORCH]) if TORCH in times else None
+                ),
                 "ratios": {k: median_ratio(times[key], v) for k, v in times.items()},
-                "gbps": gbps[key],
-                "fraction_of_copy": gbps[key] / copy_gbps,
+                "gbps": None if gbps is None else gbps[key],
+                "fraction_of_copy": None if gbps is None else gbps[key] / copy_gbps,
             }
         )
     return rows

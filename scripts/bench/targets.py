@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import mlx.core as mx
 
 from .figures import duration, mebibytes, ratio
+from .layers import CASES, workload_name
 from .workloads import (
     DRAWS,
     FD_COMPILED,
@@ -173,6 +174,12 @@ TARGETS = (
            "sdpa p=0.1 (8,8,256,64) f32", FD_MLX, MLX_NN, 1.0, safe_softmax),
     Target("F.scaled_dot_product_attention(dropout_p=0) vs mx.fast's",
            "sdpa p=0 (8,8,256,64) f32", FD_MLX, MLX_NN, 1.1),
+    *(
+        Target(f"{case.name} in {words} vs the same in mlx.nn parts",
+               workload_name(case, mode), FD_MLX, MLX_NN, limit)
+        for case in CASES
+        for mode, words, limit in (("train", "training", 1.1), ("eval", "eval", 1.05))
+    ),
 )  # fmt: skip
 
 RSS_LIMIT = 32 * 2**20  # flashdrop's RSS growth over the many shapes, beyond mlx.nn.Dropout's

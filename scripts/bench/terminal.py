@@ -38,10 +38,13 @@ def print_report(report: dict) -> None:
         name = r["workload"] if r["workload"] != previous else ""
         previous = r["workload"]
         spread = 100 * (r["q3_s"] - r["q1_s"]) / r["median_s"]
+        bandwidth = "      -      -"  # a layer's rows: its time is not memory traffic
+        if r["gbps"] is not None:
+            bandwidth = f"{r['gbps']:7.2f} {100 * r['fraction_of_copy']:5.0f}%"
         print(
             f"{name:<30} {r['label']:<36} {duration(r['median_s']):>9} "
             f"{ratio(r['ratio_vs_mlx_nn']):>9} {ratio(r['ratio_vs_torch']):>8} "
-            f"{r['gbps']:7.2f} {100 * r['fraction_of_copy']:5.0f}% {spread:4.0f}%"
+            f"{bandwidth} {spread:4.0f}%"
         )
     if report["many_shapes_memory"] is not None:
         print()

@@ -16,6 +16,7 @@ import torch.nn.functional as TF
 
 import flashdrop.nn.functional as F
 from flashdrop import compat, nn
+from tests._support.names import LAYERS
 from tests._support.outcome import assert_same_outcome, outcome
 
 # flashdrop's twins of torch.nn's layers; the other layers (torchvision's, timm's, AWD-LSTM's)
@@ -23,7 +24,11 @@ from tests._support.outcome import assert_same_outcome, outcome
 # The dropout functions; scaled_dot_product_attention has its own file (test_attention_parity.py).
 ATTENTION = "scaled_dot_product_attention"
 FUNCTIONS = [name for name in F.__all__ if hasattr(TF, name) and name != ATTENTION]
-MODULES = [name for name in nn.__all__ if name != "functional" and hasattr(torch.nn, name)]
+MODULES = [
+    name
+    for name in nn.__all__
+    if name != "functional" and hasattr(torch.nn, name) and name not in LAYERS
+]
 # The channel dropouts add a keyword-only `channel_dim` (default 1, torch's layout).
 CHANNEL_DIM = inspect.Parameter("channel_dim", inspect.Parameter.KEYWORD_ONLY, default=1)
 

@@ -1,5 +1,6 @@
-"""The draw records on the examples' models: nanoGPT, MultiheadAttention, TransformerEncoderLayer
-and a 2-layer LSTM (examples/), each with its port from the example.
+"""The draw records on the examples' models: nanoGPT (examples/), MultiheadAttention,
+TransformerEncoderLayer and a 2-layer LSTM, each with a hand-written port (nanoGPT's from its
+example, the others' from handwritten_ports: the examples use flashdrop.nn's layers now).
 
 The correct ports pass :func:`assert_same_as_torch` (torch mode) and
 :func:`assert_statistically_equivalent` (mlx mode); :func:`dropout_sites` lists torch's draws in
@@ -22,6 +23,7 @@ from flashdrop.testing import (
     assert_statistically_equivalent,
     dropout_sites,
 )
+from tests._support import handwritten_ports as ports
 from tests._support.checks import both_fail, failure, randn
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -37,8 +39,6 @@ def _import(name: str):
 
 
 gpt_example = _import("nanogpt_attention")
-layers_example = _import("torch_attention_layers")
-lstm_example = _import("lstm_dropout")
 copy_weights = sys.modules["_common"].copy_weights
 
 
@@ -130,13 +130,13 @@ def test_nanogpt_port_with_a_wrong_attention_p():
 # --- MultiheadAttention, both need_weights paths ------------------------------------------------
 
 N, L, E, H, FFN = 3, 5, 8, 2, 16
-MHA_CALL = site(layers_example.TorchAttentionModel.forward, "self.attn(")
+MHA_CALL = site(ports.TorchAttentionModel.forward, "self.attn(")
 
 
 def attention(need_weights: bool):
     torch.manual_seed(0)
-    model = layers_example.TorchAttentionModel(E, H, need_weights)
-    port = layers_example.MlxAttentionModel(E, H, need_weights)
+    model = ports.TorchAttentionModel(E, H, need_weights)
+    port = ports.MlxAttentionModel(E, H, need_weights)
     copy_weights(model, port)
     return model, port, randn(N, L, E)
 
@@ -167,7 +167,7 @@ def test_multihead_attention_port_with_a_wrong_p_or_no_dropout(need_weights):
         "torch and the port drew once each; draw #1 differs in p (torch 0.2, port 0.3):",
         torch_draw,
         f"  port  #1: {op}, shape {shape}, p=0.3, in 'attn' (MultiheadAttention), at "
-        f"{site(layers_example.MultiheadAttention.__call__, call)}",
+        f"{site(ports.MultiheadAttention.__call__, call)}",
     ]
     port.attn.p = 0.0  # planted: the attention dropout forgotten
     assert failing(model, port, x) == [
@@ -182,7 +182,7 @@ def test_multihead_attention_port_with_a_wrong_p_or_no_dropout(need_weights):
 # --- TransformerEncoderLayer, norm_first both ways ----------------------------------------------
 
 
-def encoder_layer(norm_first: bool, cls=layers_example.TransformerEncoderLayer):
+def encoder_layer(norm_first: bool, cls=ports.TransformerEncoderLayer):
     torch.manual_seed(0)
     model = torch.nn.TransformerEncoderLayer(
         E, H, FFN, dropout=0.1, batch_first=True, norm_first=norm_first
@@ -219,11 +219,11 @@ def test_transformer_encoder_layer_port_with_dropout1_and_dropout_swapped(norm_f
         "torch and the port drew 4 times each; draw #2 differs in p (torch 0.2, port 0.1):",
         f"  torch #2: {DROPOUT1}, in 'dropout1' (Dropout), called by the helper",
         f"  port  #2: dropout, shape ({L}, {N}, {E}), p=0.1, in 'dropout1' (Dropout), at "
-        f"{site(layers_example.TransformerEncoderLayer._sa_block, 'self.dropout1(')}",
+        f"{site(ports.TransformerEncoderLayer._sa_block, 'self.dropout1(')}",
     ]
 
 
-class NotTransposed(layers_example.TransformerEncoderLayer):
+class NotTransposed(ports.TransformerEncoderLayer):
     """Planted: dropout1 drawn on the (N, L, E) attention output as it is."""
 
     def _sa_block(self, x: mx.array) -> mx.array:
@@ -245,14 +245,14 @@ def test_transformer_encoder_layer_port_drawing_dropout1_in_logical_order():
 # --- LSTM(num_layers=2, dropout=p) --------------------------------------------------------------
 
 FEATURES, HIDDEN, CLASSES = 6, 8, 3
-LSTM_CALL = site(lstm_example.TorchLSTMClassifier.forward, "self.lstm(")
+LSTM_CALL = site(ports.TorchLSTMClassifier.forward, "self.lstm(")
 
 
 def lstm(batch_first: bool, batch: int = 4, length: int = 5):
     torch.manual_seed(0)
-    model = lstm_example.TorchLSTMClassifier(FEATURES, HIDDEN, CLASSES, batch_first)
-    port = lstm_example.MlxLSTMClassifier(FEATURES, HIDDEN, CLASSES, batch_first)
-    lstm_example.copy_lstm_weights(model, port)
+    model = ports.TorchLSTMClassifier(FEATURES, HIDDEN, CLASSES, batch_first)
+    port = ports.MlxLSTMClassifier(FEATURES, HIDDEN, CLASSES, batch_first)
+    ports.copy_lstm_weights(model, port)
     x = randn(*((batch, length) if batch_first else (length, batch)), FEATURES)
     return model, port, x
 

@@ -14,6 +14,7 @@ import torch.nn.functional as TF
 
 import flashdrop.nn.functional as F
 from flashdrop import _family, compat, nn
+from tests._support.names import LAYERS
 
 MEMBERS = {m.module: m for m in _family.MEMBERS}
 TORCH = [m.module for m in _family.MEMBERS if m.in_torch_nn]
@@ -22,7 +23,9 @@ MOST = 6
 
 
 def test_the_table_lists_every_layer_and_function_once():
-    assert sorted(MEMBERS) == sorted(n for n in nn.__all__ if n != "functional")
+    # every dropout layer of flashdrop.nn; the layers that drop inside (compat's table) are not
+    assert sorted(MEMBERS) == sorted(n for n in nn.__all__ if n not in ("functional", *LAYERS))
+    assert not set(MEMBERS) & set(LAYERS)
     functions = [m.function for m in _family.MEMBERS]
     assert sorted(functions) == sorted(n for n in F.__all__ if n != "scaled_dot_product_attention")
     assert all(_family.named(m.module) is _family.named(m.function) is m for m in MEMBERS.values())

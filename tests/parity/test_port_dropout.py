@@ -14,7 +14,7 @@ import torch
 
 from flashdrop import compat, nn
 from flashdrop.testing import assert_same_as_torch
-from tests._support.names import CHANNEL_MODULES
+from tests._support.names import CHANNEL_MODULES, LAYERS
 from tests._support.originals import (
     torch_drop_block,
     torch_drop_path,
@@ -42,6 +42,7 @@ ACCEPTED = [
     "torchvision.ops.DropBlock2d",
     "torchvision.ops.DropBlock3d",
     "timm.layers.DropPath",
+    *(f"torch.nn.{name}" for name in LAYERS),
 ]
 
 

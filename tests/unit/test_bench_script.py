@@ -17,6 +17,7 @@ BENCH = SCRIPTS / "bench.py"
 sys.path.insert(0, str(SCRIPTS))
 try:
     from bench import markdown, targets, terminal
+    from bench.layers import LAYER_WORKLOADS
     from bench.workloads import FD_ELEMENT, FD_MLX, FD_TORCH_MODE, MLX_NN, MLX_TIMES_2, TORCH
 finally:
     sys.path.remove(str(SCRIPTS))
@@ -38,6 +39,7 @@ QUICK_WORKLOADS = [
     "bernoulli 1M",
     "sdpa p=0.1 (8,8,256,64) f32",
     "sdpa p=0 (8,8,256,64) f32",
+    *LAYER_WORKLOADS,
     "many shapes f32",
 ]
 DRAWS = {"rand 1M", "randn 1M", "normal 1M", "randint 1M", "randperm 1M", "bernoulli 1M"}
@@ -109,6 +111,9 @@ def test_quick_run_writes_the_json_report_and_the_markdown_table(tmp_path):
     assert list(dict.fromkeys(row["workload"] for row in rows)) == QUICK_WORKLOADS
     impls = {w: {r["impl"] for r in rows if r["workload"] == w} for w in QUICK_WORKLOADS}
     for workload, found in impls.items():
+        if workload in LAYER_WORKLOADS:  # flashdrop's layer and mlx.nn parts, no torch
+            assert found == {"flashdrop-mlx", "mlx.nn"}, workload
+            continue
         expected = set(IMPLS)
         if workload == "many shapes f32":  # every call a new shape: nothing to compile
             expected.discard("flashdrop-mlx-compiled")
@@ -119,9 +124,12 @@ def test_quick_run_writes_the_json_report_and_the_markdown_table(tmp_path):
         assert found == expected, workload
     for row in rows:
         assert (row["ratio_vs_mlx_nn"] is None) == (row["workload"] in NO_MLX_LAYER)
+        layer = row["workload"] in LAYER_WORKLOADS
+        assert (row["ratio_vs_torch"] is None) == layer
+        assert (row["gbps"] is None) == (row["fraction_of_copy"] is None) == layer
 
     judged = report["targets"]
-    assert len(judged) == 22  # 21 of time, then the memory target
+    assert len(judged) == 30  # 29 of time (8 of them the layers'), then the memory target
     assert all({"text", "limit", "measured", "met", "why"} <= set(t) for t in judged)
     # The 16M targets are not measured with --quick; the others are.
     assert [t["met"] is None for t in judged] == ["16M" in t["workload"] for t in judged]
@@ -194,6 +202,12 @@ def row(workload: str, impl: str, median_s: float, ratios: dict, spread: float =
         "gbps": 1.0,
         "fraction_of_copy": 0.1,
     }
+
+
+def layer_row(workload: str, impl: str, median_s: float, ratios: dict) -> dict:
+    """A layer's result row of made-up figures: no torch, no bandwidth."""
+    shape = {"shape": [8, 16, 64], "kind": "layer", "gbps": None, "fraction_of_copy": None}
+    return row(workload, impl, median_s, ratios) | shape
 
 
 def by_key(*rows: dict) -> dict:
@@ -283,6 +297,10 @@ def made_up_report() -> dict:
         row("per call (32,128) f32", MLX_NN, 1e-4, {MLX_NN: 1.0}),
         row("randperm 1M", FD_TORCH_MODE, 68e-3, {TORCH: 9.46}),
         row("randperm 1M", TORCH, 7.15e-3, {TORCH: 1.0}),
+        layer_row("nn.GRU train", FD_MLX, 1.2e-3, {MLX_NN: 1.04}),
+        layer_row("nn.GRU train", MLX_NN, 1.15e-3, {MLX_NN: 1.0}),
+        layer_row("nn.GRU eval", FD_MLX, 1.3e-3, {MLX_NN: 1.3}),
+        layer_row("nn.GRU eval", MLX_NN, 1e-3, {MLX_NN: 1.0}),
     ]
     memory = {"shapes": 2000, "rss_growth_bytes": {FD_MLX: 7 << 20, MLX_NN: 5 << 20}}
     memory["excess_bytes"] = 2 << 20
@@ -382,3 +400,29 @@ def test_an_earlier_json_reported_and_written_as_markdown_and_a_page_without_mar
     assert done.returncode == 2
     assert "has no '<!-- bench.py --markdown: begin -->'" in done.stderr
     assert unmarked.read_text() == "# a page without the markers\n"
+
+
+def test_a_layers_rows_and_targets_in_the_terminal_and_the_markdown(capsys):
+    report = made_up_report()
+    terminal.print_report(report)
+    lines = capsys.readouterr().out.splitlines()
+    # no torch and no bandwidth: dashes where the dropout workloads have figures
+    train = next(line for line in lines if line.startswith("nn.GRU train"))
+    assert train.split()[3:] == ["1.2", "ms", "1.04x", "-", "-", "-", "10%"]
+    said = [line for line in lines if line.startswith("  nn.GRU in ")]
+    assert [" ".join(line.split()) for line in said] == [
+        "nn.GRU in training vs the same in mlx.nn parts 1.04x limit 1.10x met",
+        "nn.GRU in eval vs the same in mlx.nn parts 1.30x limit 1.05x not met",
+    ]
+    table = markdown.markdown_report(report).splitlines()
+    assert "| nn.GRU train | 1.2 ms (1.04x) | 1.15 ms | - | - |" in table
+    assert "| nn.GRU in training vs the same in mlx.nn parts | 1.10x | 1.04x | met |" in table
+    eval_line = next(t for t in table if t.startswith("| nn.GRU in eval"))
+    assert eval_line.startswith(
+        "| nn.GRU in eval vs the same in mlx.nn parts | 1.05x | 1.30x | **not met**: 23.8% over"
+    )
+    # the other layers did not run: their targets say so
+    assert (
+        "| nn.LSTM in training vs the same in mlx.nn parts | 1.10x | - | not measured in "
+        "this run |" in table
+    )

@@ -63,8 +63,17 @@ def test_nn_names():
         "Dropout2d",
         "Dropout3d",
         "FeatureAlphaDropout",
+        "GRU",
+        "LSTM",
         "LockedDropout",
+        "MultiheadAttention",
+        "RNN",
         "StochasticDepth",
+        "Transformer",
+        "TransformerDecoder",
+        "TransformerDecoderLayer",
+        "TransformerEncoder",
+        "TransformerEncoderLayer",
         "functional",
     ]
     assert all(issubclass(getattr(nn, n), mlx.nn.Module) for n in nn.__all__ if n != "functional")
