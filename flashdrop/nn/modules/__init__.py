@@ -4,7 +4,8 @@ r"""flashdrop's layers, laid out as torch's ``torch/nn/modules/``: one file per 
 - :mod:`~flashdrop.nn.modules.more_layers`: the dropout family beyond torch.nn (torchvision's,
   timm's, AWD-LSTM's);
 - :mod:`~flashdrop.nn.modules.activation`: ``MultiheadAttention``;
-- :mod:`~flashdrop.nn.modules.transformer`: the Transformer family;
+- :mod:`~flashdrop.nn.modules.transformer_layers` and :mod:`~flashdrop.nn.modules.transformer`:
+  the Transformer family (its two layers; their stacks and ``Transformer``);
 - :mod:`~flashdrop.nn.modules.rnn`: ``RNN``, ``LSTM`` and ``GRU``.
 
 Each dropout layer is a docstring, its arguments' checks and a one-line ``forward`` into
