@@ -123,3 +123,13 @@ def test_no_import_cycle_and_nothing_imports_a_module_above_it():
         if module not in state:
             cycle = visit(module, [])
             assert cycle is None, " -> ".join(cycle)
+
+
+def test_no_library_file_is_over_500_lines():
+    """One idea a file: a module past 500 lines holds more than one (split it)."""
+    long = {
+        name: length
+        for name, path in MODULES.items()
+        if (length := len(path.read_text().splitlines())) > 500
+    }
+    assert not long
