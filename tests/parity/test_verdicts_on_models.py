@@ -3,8 +3,9 @@ arguments (torch.testing's tolerances), and each planted mistake fails with its 
 naming the right draw, module and call site, and no hint its evidence does not support.
 
 The models: nanoGPT (examples/nanogpt_attention.py), a 2-layer ``torch.nn.TransformerEncoder``
-(its layer ported in examples/torch_attention_layers.py) and Hugging Face's GPT-2 built from a
-tiny config, with eager and SDPA attention (tests/_support/gpt2.py). All tiny: a few ms a call.
+(its layer ported by hand in tests/_support/handwritten_ports.py) and Hugging Face's GPT-2
+built from a tiny config, with eager and SDPA attention (tests/_support/gpt2.py). All tiny: a
+few ms a call.
 """
 
 import functools
@@ -19,9 +20,10 @@ import torch
 import flashdrop.nn.functional as F
 from flashdrop import compat, nn
 from flashdrop.testing import assert_same_as_torch, assert_statistically_equivalent
+from tests._support import handwritten_ports as ports
 from tests._support.checks import failure, randn
 from tests._support.gpt2 import gpt2
-from tests.parity.test_draws_examples import copy_weights, gpt, layers_example
+from tests.parity.test_draws_examples import copy_weights, gpt
 
 
 def site(fn, text: str) -> str:
@@ -54,7 +56,7 @@ N, L, E, HEADS, FFN = 4, 4, 8, 2, 16  # N == L: a transposed draw has torch's sh
 class Encoder(mlx.nn.Module):
     """``torch.nn.TransformerEncoder(layer, 2)`` of batch_first, post-norm layers."""
 
-    def __init__(self, layer: type = layers_example.TransformerEncoderLayer) -> None:
+    def __init__(self, layer: type = ports.TransformerEncoderLayer) -> None:
         super().__init__()
         self.layers = [layer(E, HEADS, FFN, 0.1, False) for _ in range(2)]
 
@@ -64,7 +66,7 @@ class Encoder(mlx.nn.Module):
         return x
 
 
-def encoder(layer: type = layers_example.TransformerEncoderLayer):
+def encoder(layer: type = ports.TransformerEncoderLayer):
     torch.manual_seed(0)
     block = torch.nn.TransformerEncoderLayer(E, HEADS, FFN, dropout=0.1, batch_first=True)
     model = torch.nn.TransformerEncoder(block, 2, enable_nested_tensor=False)
@@ -90,7 +92,7 @@ def test_hugging_face_gpt2_port_passes_at_the_defaults(attention):
 # --- planted mistakes ----------------------------------------------------------------------------
 
 
-class NotTransposed(layers_example.TransformerEncoderLayer):
+class NotTransposed(ports.TransformerEncoderLayer):
     """Planted: dropout1 drawn on the (N, L, E) attention output, not torch's (L, N, E)."""
 
     def _sa_block(self, x: mx.array) -> mx.array:
