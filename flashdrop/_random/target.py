@@ -96,6 +96,7 @@ class TorchTarget:
 _CPU_NAMES = {"intel": "an Intel x86-64 CPU", "amd": "an AMD x86-64 CPU", "arm": "an arm64 CPU"}
 
 
+@functools.cache  # read at every torch-mode draw: parse each version string once
 def _release(version: str) -> tuple[int, int]:
     match = _VERSION.fullmatch(version)
     assert match is not None  # checked by _checked_version
