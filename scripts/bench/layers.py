@@ -98,6 +98,7 @@ class LayerCase:
     shape: tuple[int, ...]
     build: Callable[[], tuple[mlx.nn.Module, mlx.nn.Module]]  # (flashdrop's, mlx.nn parts')
     call: Callable[[mlx.nn.Module, mx.array], mx.array]  # how flashdrop's layer is called
+    attends: bool = False  # through F.scaled_dot_product_attention (dropout_p in training)
 
 
 N, L, E, HEADS, FFN = 4, 64, 128, 4, 512
@@ -112,6 +113,7 @@ CASES = (
             HandAttention(E, HEADS, LAYER_P),
         ),
         lambda m, x: m(x, x, x, need_weights=False)[0],
+        attends=True,
     ),
     LayerCase(
         "nn.TransformerEncoderLayer",
@@ -121,6 +123,7 @@ CASES = (
             HandEncoderLayer(E, HEADS, FFN, LAYER_P),
         ),
         lambda m, x: m(x),
+        attends=True,
     ),
     *(
         LayerCase(

@@ -105,6 +105,16 @@ def safe_softmax(target: Target, rows: Rows) -> str:
     )
 
 
+def attention_through_sdpa(target: Target, rows: Rows) -> str:
+    """The attention layers in training: their attention is F.scaled_dot_product_attention's."""
+    return (
+        "the layer attends through F.scaled_dot_product_attention with dropout_p, as torch's "
+        "does (need_weights=False), and pays its costs over the mlx.nn parts' softmax: "
+        f"{safe_softmax(target, rows)}, and q and k each scaled, as torch's math kernel scales "
+        "them"
+    )
+
+
 def why_not_met(target: Target, measured: float, rows: Rows) -> str:
     """The known cause where the run's figures bear one out; a shortfall within the spread of
     the two times between rounds is said to be so, with a rerun to try; one beyond it without a
@@ -176,7 +186,8 @@ TARGETS = (
            "sdpa p=0 (8,8,256,64) f32", FD_MLX, MLX_NN, 1.1),
     *(
         Target(f"{case.name} in {words} vs the same in mlx.nn parts",
-               workload_name(case, mode), FD_MLX, MLX_NN, limit)
+               workload_name(case, mode), FD_MLX, MLX_NN, limit,
+               attention_through_sdpa if case.attends and mode == "train" else None)
         for case in CASES
         for mode, words, limit in (("train", "training", 1.1), ("eval", "eval", 1.05))
     ),
