@@ -133,9 +133,9 @@ def through_torch(
     draw: Callable[[torch.Tensor, torch.Generator], torch.Tensor], t: torch.Tensor
 ) -> Callable[[], None]:
     """A draw through torch's own kernel, as an exact torch mode would make it with torch
-    importable: the generator's state set from the stream's, the draw, the state read back, the
-    result copied into an ``mx.array``. Nothing more (flashdrop's own state kept as torch's
-    tensor, no conversion of it): the floor of any such path."""
+    importable: a generator's state set (here, from the previous call's), the draw, the state
+    read back, the result copied into an ``mx.array``. Nothing more (the stream's state kept as
+    torch's tensor, never converted): the floor of any such path."""
     generator = torch.Generator()
     state = generator.get_state()
 
