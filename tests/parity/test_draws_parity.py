@@ -201,8 +201,8 @@ def test_normal_of_a_zero_mean_is_torchs(mean, dtype):
     fma(x, std, +-0) rounds once), over whole blocks and a tail."""
     for n in (16 * 300, 16 * 300 + 5):
         both(
-            lambda: flashdrop.normal(mean, 0.02, (n,), dtype=FLOATS[dtype]),
-            lambda: torch.normal(mean, 0.02, (n,), dtype=dtype),
+            lambda n=n: flashdrop.normal(mean, 0.02, (n,), dtype=FLOATS[dtype]),
+            lambda n=n: torch.normal(mean, 0.02, (n,), dtype=dtype),
             seed=n,
         )
 
