@@ -23,6 +23,11 @@ entry point. What is compared on each workload (``bench.workloads.WORKLOADS``):
   (and ``OMP_WAIT_POLICY=PASSIVE`` unless set otherwise: see ``bench/__init__.py``);
 - ``flashdrop-torch-mode``: flashdrop in "torch" mode, which emulates torch's CPU mt19937 stream
   on the host with numpy (it cannot be compiled);
+- on the draw workloads (rand, randn, normal, randint, randperm, bernoulli), ``through-torch``:
+  the same draw through torch's own kernel as an exact torch mode could make it where torch is
+  importable: a ``torch.Generator``'s state set, the draw, the state read back, the result
+  copied into an ``mx.array``. Nothing else of such a path is counted: it is the floor of any
+  exact draw through torch, timed beside torch's own call and flashdrop's torch mode;
 - on the attention workloads (``scaled_dot_product_attention`` with q = k = v, all timed the
   same way), ``mlx.nn`` is MLX's own way: with ``dropout_p=0.1``, attention written by hand
   (``q @ k^T * scale``, ``mx.softmax``, ``mlx.nn.Dropout``, ``@ v``); with ``dropout_p=0``,

@@ -6,7 +6,16 @@ from .figures import duration
 from .machine import describe
 from .memory import describe_growth
 from .targets import figure, verdict
-from .workloads import FD_COMPILED, FD_ELEMENT, FD_MLX, FD_TORCH_MODE, MLX_NN, MLX_TIMES_2, TORCH
+from .workloads import (
+    FD_COMPILED,
+    FD_ELEMENT,
+    FD_MLX,
+    FD_TORCH_MODE,
+    MLX_NN,
+    MLX_TIMES_2,
+    THROUGH_TORCH,
+    TORCH,
+)
 
 BEGIN = "<!-- bench.py --markdown: begin -->"
 END = "<!-- bench.py --markdown: end -->"
@@ -18,6 +27,7 @@ COLUMNS = (
     (MLX_NN, "`mlx.nn`", None),
     (TORCH, "torch CPU", None),
     (FD_TORCH_MODE, "flashdrop torch mode", TORCH),
+    (THROUGH_TORCH, "torch's kernel, state in and out, copy to MLX", TORCH),
     (FD_ELEMENT, "element dropout, same input", None),
     (MLX_TIMES_2, "`x * 2`, same input", None),
 )
@@ -39,7 +49,8 @@ def markdown_report(report: dict) -> str:
         + ".",
         "",
         "Median time per call; in parentheses, the median of per-round ratios to the column "
-        "named: flashdrop's mlx mode to `mlx.nn`, its torch mode to torch.",
+        "named: flashdrop's mlx mode to `mlx.nn`, its torch mode and the draws through torch's "
+        "own kernel to torch.",
         "",
     ]
     by_workload: dict[str, dict[str, dict]] = {}

@@ -29,6 +29,7 @@ from .workloads import (
     MANY_SHAPES,
     MLX_NN,
     MLX_TIMES_2,
+    THROUGH_TORCH,
     TORCH,
     Workload,
     many_shapes,
@@ -128,6 +129,26 @@ def double(x: mx.array) -> mx.array:
     return x * 2
 
 
+def through_torch(
+    draw: Callable[[torch.Tensor, torch.Generator], torch.Tensor], t: torch.Tensor
+) -> Callable[[], None]:
+    """A draw through torch's own kernel, as an exact torch mode would make it with torch
+    importable: a generator's state set (here, from the previous call's), the draw, the state
+    read back, the result copied into an ``mx.array``. Nothing more (the stream's state kept as
+    torch's tensor, never converted): the floor of any such path."""
+    generator = torch.Generator()
+    state = generator.get_state()
+
+    def call() -> None:
+        nonlocal state
+        generator.set_state(state)
+        out = draw(t, generator)
+        state = generator.get_state()
+        mx.eval(mx.array(out.numpy()))
+
+    return call
+
+
 def make_contenders(w: Workload, x: mx.array, x_for_layer: mx.array, t: torch.Tensor) -> list:
     kind = KINDS[w.kind]
     contenders = [
@@ -149,6 +170,10 @@ def make_contenders(w: Workload, x: mx.array, x_for_layer: mx.array, t: torch.Te
         Contender(TORCH, kind.torch_label, "mlx", lambda: kind.torch(t)),
         Contender(FD_TORCH_MODE, "flashdrop torch mode", "torch", evaluated(kind.flashdrop, x)),
     ]
+    if kind.torch_drawing is not None:
+        label = "(torch's kernel, state, copy: floor)"
+        call = through_torch(kind.torch_drawing, t)
+        contenders.append(Contender(THROUGH_TORCH, label, "mlx", call))
     if w.kind == "channel":
         element = KINDS["element"].flashdrop
         label = "(flashdrop mlx F.dropout, element)"

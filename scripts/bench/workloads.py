@@ -21,6 +21,7 @@ FD_COMPILED = "flashdrop-mlx-compiled"
 MLX_NN = "mlx.nn"
 TORCH = "torch"
 FD_TORCH_MODE = "flashdrop-torch-mode"
+THROUGH_TORCH = "through-torch"  # torch's own kernel, generator state in and out, copied to MLX
 FD_ELEMENT = "flashdrop-mlx-element"
 MLX_TIMES_2 = "mlx-times-2"
 
@@ -36,6 +37,9 @@ class Kind:
     mlx_nn_label: str = ""
     channels_last: bool = False  # MLX's layer expects (N, H, W, C) rather than (N, C, H, W)
     uniform_input: bool = False  # inputs in [0, 1) (probabilities) rather than normal values
+    # torch's call drawing from a given generator: a draw's exact path through torch's own
+    # kernel (bench.measure.through_torch); None where torch's function takes no generator.
+    torch_drawing: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
 
 
 class HandWrittenAttention(mlx.nn.Module):
@@ -82,31 +86,47 @@ KINDS = {
     # torch's other draws (flashdrop.rand, ...): the input gives the shape (bernoulli: the
     # probabilities); torch's call is the reference of the torch-mode draw.
     "rand": Kind(
-        lambda x: flashdrop.rand(x.shape), lambda t: torch.rand(t.shape), "torch.rand", None
+        lambda x: flashdrop.rand(x.shape),
+        lambda t: torch.rand(t.shape),
+        "torch.rand",
+        None,
+        torch_drawing=lambda t, g: torch.rand(t.shape, generator=g),
     ),
     "randn": Kind(
-        lambda x: flashdrop.randn(x.shape), lambda t: torch.randn(t.shape), "torch.randn", None
+        lambda x: flashdrop.randn(x.shape),
+        lambda t: torch.randn(t.shape),
+        "torch.randn",
+        None,
+        torch_drawing=lambda t, g: torch.randn(t.shape, generator=g),
     ),
     "normal": Kind(
         lambda x: flashdrop.normal(0.0, 0.02, x.shape),
         lambda t: torch.normal(0.0, 0.02, t.shape),
         "torch.normal",
         None,
+        torch_drawing=lambda t, g: torch.normal(0.0, 0.02, t.shape, generator=g),
     ),
     "randint": Kind(
         lambda x: flashdrop.randint(0, 50257, x.shape),
         lambda t: torch.randint(0, 50257, t.shape),
         "torch.randint",
         None,
+        torch_drawing=lambda t, g: torch.randint(0, 50257, t.shape, generator=g),
     ),
     "randperm": Kind(
         lambda x: flashdrop.randperm(x.size),
         lambda t: torch.randperm(t.numel()),
         "torch.randperm",
         None,
+        torch_drawing=lambda t, g: torch.randperm(t.numel(), generator=g),
     ),
     "bernoulli": Kind(
-        flashdrop.bernoulli, torch.bernoulli, "torch.bernoulli", None, uniform_input=True
+        flashdrop.bernoulli,
+        torch.bernoulli,
+        "torch.bernoulli",
+        None,
+        uniform_input=True,
+        torch_drawing=lambda t, g: torch.bernoulli(t, generator=g),
     ),
     "attention": Kind(
         flashdrop=lambda x: F.scaled_dot_product_attention(x, x, x, dropout_p=ATTENTION_P),

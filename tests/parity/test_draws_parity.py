@@ -194,6 +194,19 @@ def test_large_draws_bit_exact():
         both(ours, theirs, seed=n, calls=1)
 
 
+@pytest.mark.parametrize("mean", [0.0, -0.0])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_normal_of_a_zero_mean_is_torchs(mean, dtype):
+    """A mean of +-0 and a std other than 1 (the kernels take a plain product there, as
+    fma(x, std, +-0) rounds once), over whole blocks and a tail."""
+    for n in (16 * 300, 16 * 300 + 5):
+        both(
+            lambda n=n: flashdrop.normal(mean, 0.02, (n,), dtype=FLOATS[dtype]),
+            lambda n=n: torch.normal(mean, 0.02, (n,), dtype=dtype),
+            seed=n,
+        )
+
+
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
 @pytest.mark.parametrize("size", SIZES, ids=str)
 def test_bernoulli_bit_exact(dtype, size):

@@ -18,7 +18,15 @@ sys.path.insert(0, str(SCRIPTS))
 try:
     from bench import markdown, targets, terminal
     from bench.layers import LAYER_WORKLOADS
-    from bench.workloads import FD_ELEMENT, FD_MLX, FD_TORCH_MODE, MLX_NN, MLX_TIMES_2, TORCH
+    from bench.workloads import (
+        FD_ELEMENT,
+        FD_MLX,
+        FD_TORCH_MODE,
+        MLX_NN,
+        MLX_TIMES_2,
+        THROUGH_TORCH,
+        TORCH,
+    )
 finally:
     sys.path.remove(str(SCRIPTS))
 
@@ -121,6 +129,8 @@ def test_quick_run_writes_the_json_report_and_the_markdown_table(tmp_path):
             expected.add("mlx.nn")
         if workload.startswith("dropout2d"):
             expected |= {"flashdrop-mlx-element", "mlx-times-2"}
+        if workload in DRAWS:  # the draw through torch's own kernel, copied to MLX
+            expected.add("through-torch")
         assert found == expected, workload
     for row in rows:
         assert (row["ratio_vs_mlx_nn"] is None) == (row["workload"] in NO_MLX_LAYER)
@@ -263,6 +273,25 @@ def test_torch_mode_randn_says_what_its_time_goes_to_with_the_runs_figures():
     )
     alone = targets.judge(target_of("randn 1M"), by_key(*randn))  # --only randn: no rand row
     assert alone["why"].startswith(cause) and "took" not in alone["why"]
+
+
+@pytest.mark.parametrize(
+    ("through", "verdict"), [(1.24, "not meet the limit either"), (0.9, "meet it")]
+)
+def test_a_draws_miss_says_what_the_exact_path_through_torch_took(through, verdict):
+    draw = [
+        row("randint 1M", FD_TORCH_MODE, 13.6e-3, {TORCH: 2.0}, spread=0.05),
+        row("randint 1M", TORCH, 6.8e-3, {TORCH: 1.0}, spread=0.05),
+        row("randint 1M", THROUGH_TORCH, 8.4e-3, {TORCH: through}, spread=0.05),
+    ]
+    judged = targets.judge(target_of("randint 1M"), by_key(*draw))
+    assert judged["why"].startswith("torch mode draws torch's mt19937 words with numpy's")
+    assert judged["why"].endswith(
+        "; drawing through torch's own kernel instead (its generator's state set and read back, "
+        f"its output copied into an mx.array) took 8.4 ms here, {through:.2f}x torch's call: "
+        f"it would {verdict}"
+    )
+    assert "through torch" not in targets.judge(target_of("randint 1M"), by_key(*draw[:2]))["why"]
 
 
 @pytest.mark.parametrize("floor", [0.35, 0.2])

@@ -24,8 +24,8 @@ _HALF_32 = np.int64(1 << 28)  # float64's bits below float32's last, at a float3
 _BELOW_32 = np.int64((1 << 29) - 1)
 
 
-def fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """float32 ``a * b + c`` with one rounding (``_mm256_fmadd_ps``).
+def fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """float32 ``a * b + c`` with one rounding (``_mm256_fmadd_ps``), into ``out`` if given.
 
     The product is exact in float64 and the sum rounded once to float64; rounding that to
     float32 is correct unless it landed exactly on a float32 midpoint (a double rounding): only
@@ -40,16 +40,23 @@ def fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
             np.multiply(a, b, dtype=np.float64), np.asarray(c, np.float64)
         )
         total[midpoint] = _round_to_odd_sum(product[midpoint], addend[midpoint])
-    return total.astype(_F32)
+    if out is None:
+        return total.astype(_F32)
+    out[...] = total
+    return out
 
 
-def fma32_unchecked(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+def fma32_unchecked(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """:func:`fma32` without its test for a double rounding: exact where the sum of the exact
     product and ``c`` is exact in float64 or lands on no float32 midpoint, as checked
-    exhaustively where it is used."""
+    exhaustively where it is used. Written into ``out`` (float32, which may be ``a``, ``b`` or
+    ``c``) if given."""
     total = np.multiply(a, b, dtype=np.float64)
-    total += c
-    return total.astype(_F32)
+    if out is None:
+        out = np.empty(total.shape, _F32)
+    return np.add(total, c, out=out)  # the sum in float64, rounded once to float32
 
 
 _SPLIT = 134217729.0  # 2**27 + 1, Veltkamp's splitter for float64

@@ -36,7 +36,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from flashdrop._random.torch_cpu.avx2 import fill16_avx2
+from flashdrop._random.torch_cpu.avx2 import ROWS, fill16_avx2
 from flashdrop._random.torch_cpu.fma import fma64
 from flashdrop._random.torch_cpu.generator import TorchStream
 
@@ -46,7 +46,6 @@ _U53 = 2.0**-53
 _LOW_24 = np.uint32(0xFFFFFF)
 _LOW_53 = np.uint64((1 << 53) - 1)
 _BLOCK = 16  # torch's vectorised normal path works in blocks of 16 from this size on
-_ROWS = 8192  # blocks of 16 transformed at once
 # bernoulli_scalar draws in pieces this many elements long (a pair of words each): they stay in
 # the CPU's caches.
 CHUNK = 1 << 16
@@ -265,16 +264,17 @@ def _normal(stream: TorchStream, count: int, kind: str, mean: float, std: float)
     whole = count - count % _BLOCK
     if kind == "float64":
         data = uniform_double(stream, count)
-        fill = _fill16_libm
+        fill, mean_d, std_d = _fill16_libm, mean, std
     else:
         # float16/bfloat16 draw uniforms for the whole blocks only; float32 for every element.
         data = uniform_float(stream, whole if kind == "half" else count)
-        data = np.concatenate([data, np.zeros(count - data.size, _F32)])
-        fill = fill16_avx2
-    mean_d, std_d = (mean, std) if kind == "float64" else (_F32(mean), _F32(std))
+        if data.size < count:
+            data = np.concatenate([data, np.zeros(count - data.size, _F32)])
+        fill, mean_d, std_d = fill16_avx2, _F32(mean), _F32(std)
     blocks = data[:whole].reshape(-1, _BLOCK)  # a view: filled in place
-    for start in range(0, len(blocks), _ROWS):  # in pieces that stay in the CPU's caches
-        blocks[start : start + _ROWS] = fill(blocks[start : start + _ROWS], mean_d, std_d)
+    for start in range(0, len(blocks), ROWS):  # in pieces that stay in the CPU's caches
+        piece = blocks[start : start + ROWS]
+        fill(piece, mean_d, std_d, out=piece)
     if whole != count:  # the last 16 again, from fresh uniforms
         tail = (
             uniform_double(stream, _BLOCK) if kind == "float64" else uniform_float(stream, _BLOCK)
@@ -300,25 +300,34 @@ def _normal_scalar(stream: TorchStream, count: int, mean: float, std: float) -> 
     return out
 
 
-def _fill16_libm(u: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """``normal_fill_16<double>`` on rows of 16 uniform doubles, with libm's log, cos, sin.
+def _fill16_libm(
+    u: np.ndarray, mean: float, std: float, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``normal_fill_16<double>`` on rows of 16 uniform doubles, with libm's log, cos, sin, into
+    ``out`` (which may be ``u``) if given.
 
     numpy's own float64 ``log`` (and, on some machines, ``sin``/``cos``) differ from the C
     library's in the last bit: those three are the C library's, through ``math``, as torch
     calls them. The products and the square root are IEEE operations, correctly rounded by
     numpy as by C.
     """
-    out = np.empty_like(u)
     radius = _libm(math.log, 1.0 - u[:, :8])
     radius *= -2.0
     np.sqrt(radius, out=radius)
     theta = u[:, 8:] * (2.0 * math.pi)  # C's 2.0f * pi * u2: (2 pi) folded, then times u2
+    if out is None:
+        out = np.empty_like(u)
     np.multiply(radius, _libm(math.cos, theta), out=out[:, :8])
     np.multiply(radius, _libm(math.sin, theta), out=out[:, 8:])
-    if mean == 0.0 and std == 1.0:  # fma(x, 1, 0) is x + 0: x, except that -0 becomes +0
-        out += 0.0
+    if mean != 0.0:
+        out[...] = fma64(out, np.float64(std), np.float64(mean))
         return out
-    return fma64(out, np.float64(std), np.float64(mean))
+    # fma(x, std, +-0) rounds the exact product once, as a float64 product does, then adds the
+    # signed zero (a -0 product plus +0 is +0).
+    if std != 1.0:
+        out *= std
+    out += mean
+    return out
 
 
 def _libm(function: Callable[[float], float], x: np.ndarray) -> np.ndarray:
