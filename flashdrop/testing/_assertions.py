@@ -94,8 +94,12 @@ def assert_same_as_torch(
             the message names the call and the output, the first differing positions with both
             values, and says that the masks were the same ("same masks, the math differs");
             when torch, rerun with one mask's axes swapped, gives the port's outputs, it names
-            that draw. The error's ``flashdrop_draws`` attribute holds both sides' draws as a
-            table, which the pytest plugin shows.
+            that draw. Every message ends with the torch builds compared: torch mode's target
+            (:func:`flashdrop.get_torch_target`, read when the check starts) and the torch
+            compared (its version, on this machine's CPU). Where the very first mask compared
+            differs, it adds that the torch compared may draw otherwise than the target, and
+            how to set the target. The error's ``flashdrop_draws`` attribute holds both sides'
+            draws as a table, which the pytest plugin shows.
         ValueError: ``calls`` is not a positive int, or a tolerance is negative.
 
     Example::
@@ -245,7 +249,8 @@ def assert_statistically_equivalent(
         AssertionError: the plan differs (the message names the draw), or a statistic differs
             (the message lists every statistic with both sides' means, their standard errors
             and the p-value, and marks those that failed). Outputs of different structure,
-            dtype or shape fail at once.
+            dtype or shape fail at once. Every message ends with the torch compared (its
+            version, on this machine's CPU); mlx mode emulates no torch target.
         ValueError: ``trials`` is below 2, or ``false_failure_rate`` is not in (0, 1).
 
     Example::
