@@ -64,12 +64,14 @@ def _count_bins(mean: float, sd: float, draws: int, count: int = 30) -> list[flo
     return [(first + step * i - 0.5) / draws for i in range(count + 1)]
 
 
-def draw_plot(plt: Any, torch: Torch, path: str, calls: int, seed: int, compared: Any) -> None:
+def draw_plot(
+    plt: Any, torch: Torch, path: str, calls: int, seed: int, compared: flashdrop.TorchTarget
+) -> None:
     """Histograms of per-call keep rates, torch and flashdrop (mlx mode) side by side.
 
     One panel per op and p, with the binomial distribution's normal density for reference;
-    ``compared``, the torch build compared (a :class:`flashdrop.TorchTarget`), named in the
-    title. flashdrop draws in mlx mode here, so no torch target is emulated.
+    ``compared``, the torch build compared, named in the title. flashdrop draws in mlx mode
+    here, so no torch target is emulated.
     """
     torch.manual_seed(seed)
     flashdrop.manual_seed(seed)
