@@ -13,7 +13,11 @@ installed (``-p no:flashdrop`` turns it off). It adds, and changes nothing else:
 - the marker ``@pytest.mark.flashdrop_seed(N)``: the seed of one test, over the option;
 - under a test that :func:`flashdrop.testing.assert_same_as_torch` or
   :func:`~flashdrop.testing.assert_statistically_equivalent` fails, a report section
-  "flashdrop: dropout draws" with both sides' draws side by side, ``!`` on those that differ.
+  "flashdrop: dropout draws" with both sides' draws side by side, ``!`` on those that differ;
+- at the end of a run whose tests used those fixtures, or that a helper failed, a summary
+  section "flashdrop" naming the torch builds compared: torch mode's target
+  (:func:`flashdrop.get_torch_target`, as the run left it) and the torch compared, on this
+  machine.
 
 The helpers and fixtures hide their own frames from pytest's tracebacks (``__tracebackhide__``):
 a failure shows the test's line, then the message.
@@ -24,6 +28,10 @@ This module imports neither flashdrop's arrays nor torch: the fixtures do, when 
 from collections.abc import Generator, Iterator
 
 import pytest
+
+# Whether a test of the run used the fixtures or failed a helper: then the summary names the
+# builds compared.
+_USED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,8 +65,20 @@ def pytest_runtest_makereport(
         table = getattr(error, "flashdrop_draws", None)
         if table:
             report.sections.append(("flashdrop: dropout draws (torch | port)", table))
+            item.config.stash[_USED] = True
             return
         error = error.__cause__ or error.__context__
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Name the torch builds compared, after a run that used flashdrop's fixtures or helpers."""
+    if config.stash.get(_USED, False):
+        from flashdrop._builds import Builds
+
+        terminalreporter.write_sep("-", "flashdrop")
+        terminalreporter.write_line(Builds.now().line())
 
 
 def _chosen_seed(request: pytest.FixtureRequest) -> int:
@@ -87,6 +107,7 @@ def flashdrop_seed(request: pytest.FixtureRequest) -> Iterator[int]:
     from flashdrop.testing import seeded
 
     seed = _chosen_seed(request)
+    request.config.stash[_USED] = True
     with seeded(seed):
         yield seed
 

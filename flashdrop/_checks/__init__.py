@@ -10,6 +10,8 @@ sentence of ours follows it. Each message is written once, in the room of its co
 - :mod:`~flashdrop._checks.layers`: ``MultiheadAttention``, the Transformer family, the RNNs.
 - :mod:`~flashdrop._checks.draws`: ``rand``, ``randn``, ``randint``, ``randperm``, ...
 - :mod:`~flashdrop._checks.random_state`: modes, seeds, state, ``fork_rng``, transformations.
+- :mod:`~flashdrop._checks.torch_builds`: the torch builds a check against torch names (the
+  target torch mode emulated, the torch compared), and the hint to set the target.
 
 Other modules use this face (``_checks.check_p(...)``), which re-exports what they use: the
 names say their concern, so a caller needs no map of the rooms, and a check can move between
@@ -132,8 +134,10 @@ from flashdrop._checks.random_state import (
     raise_torch_mode_compiled,
     raise_torch_mode_recomputed,
 )
+from flashdrop._checks.torch_builds import builds_line, target_hint
 
 __all__ = [
+    "builds_line",
     "check_args",
     "check_array",
     "check_bernoulli_p",
@@ -230,6 +234,7 @@ __all__ = [
     "sdpa_args",
     "sdpa_flash_kernel",
     "sdpa_scores_shape",
+    "target_hint",
     "to_bool",
     "to_float",
     "to_int",

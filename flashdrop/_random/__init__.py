@@ -48,7 +48,13 @@ from flashdrop._random.streams import (
     set_rng_mode,
     torch_stream,
 )
-from flashdrop._random.target import TorchTarget, get_torch_target, set_torch_target, torch_target
+from flashdrop._random.target import (
+    TorchTarget,
+    get_torch_target,
+    set_torch_target,
+    this_cpu,
+    torch_target,
+)
 from flashdrop._random.torch_cpu import kernels as torch_kernels
 from flashdrop._random.torch_cpu import legacy as legacy_torch_kernels
 from flashdrop._random.torch_cpu.generator import TorchCPUGenerator
@@ -82,6 +88,7 @@ __all__ = [
     "set_rng_state",
     "set_torch_state",
     "set_torch_target",
+    "this_cpu",
     "torch_kernels",
     "torch_stream",
     "torch_target",

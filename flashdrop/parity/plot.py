@@ -64,10 +64,14 @@ def _count_bins(mean: float, sd: float, draws: int, count: int = 30) -> list[flo
     return [(first + step * i - 0.5) / draws for i in range(count + 1)]
 
 
-def draw_plot(plt: Any, torch: Torch, path: str, calls: int, seed: int) -> None:
+def draw_plot(
+    plt: Any, torch: Torch, path: str, calls: int, seed: int, compared: flashdrop.TorchTarget
+) -> None:
     """Histograms of per-call keep rates, torch and flashdrop (mlx mode) side by side.
 
-    One panel per op and p, with the binomial distribution's normal density for reference.
+    One panel per op and p, with the binomial distribution's normal density for reference;
+    ``compared``, the torch build compared, named in the title. flashdrop draws in mlx mode
+    here, so no torch target is emulated.
     """
     torch.manual_seed(seed)
     flashdrop.manual_seed(seed)
@@ -107,8 +111,8 @@ def draw_plot(plt: Any, torch: Torch, path: str, calls: int, seed: int) -> None:
             # A fixed corner: "best" searches the data, and warns where that takes a second.
             ax.legend(fontsize=8, loc="upper left")
     fig.suptitle(
-        f"Per-call keep rates: torch {torch.__version__} vs flashdrop {flashdrop.__version__}"
-        f" (mlx mode), {calls} calls each"
+        f"Per-call keep rates: {compared} (this machine) vs flashdrop {flashdrop.__version__}"
+        f" (mlx mode, which emulates no torch), {calls} calls each"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -23,6 +23,7 @@ import mlx.core as mx
 
 import flashdrop
 from flashdrop import compat
+from flashdrop._builds import Builds
 from flashdrop.parity._types import Tensor, Torch
 from flashdrop.parity.grid import FULL, QUICK, Case, Grid, Op
 from flashdrop.parity.plot import PLOT_HINT, draw_plot, import_pyplot
@@ -44,6 +45,7 @@ class Row:
     theirs: Tally = field(default_factory=Tally)
     ours: Tally = field(default_factory=Tally)
     bit_exact: bool | None = None  # torch mode only
+    inexact_from: int | None = None  # torch mode: the first call whose bits differ
     p_value: float | None = None  # mlx mode only
     time_theirs: float = math.nan  # median seconds per call
     time_ours: float = math.nan
@@ -100,14 +102,14 @@ def _run(
     times_ours: list[float] = []
     row.bit_exact = True if mode == "torch" else None
     with flashdrop.rng_mode(mode):
-        for _ in range(_calls(grid, case, p, mode)):
+        for call in range(1, _calls(grid, case, p, mode) + 1):
             out_theirs = _timed(lambda: theirs_fn(x), times_theirs)
             out_ours = compat.to_torch(_timed(ours, times_ours))
             _check_like(out_ours, out_theirs)
             reference.tally(out_theirs, row.theirs)
             reference.tally(out_ours, row.ours)
-            if mode == "torch" and not same_bits(out_ours, out_theirs):
-                row.bit_exact = False
+            if mode == "torch" and not same_bits(out_ours, out_theirs) and row.bit_exact:
+                row.bit_exact, row.inexact_from = False, call
     row.time_theirs = statistics.median(times_theirs)
     row.time_ours = statistics.median(times_ours)
     _judge(row)
@@ -130,7 +132,7 @@ def _judge(row: Row) -> None:
         row.problems.append("values differ from torch's")
     if row.mode == "torch":
         if not row.bit_exact:
-            row.problems.append("not bit-exact")
+            row.problems.append(f"not bit-exact from call {row.inexact_from} on")
         return
     row.p_value = two_proportion_p_value(
         row.theirs.kept, row.theirs.draws, row.ours.kept, row.ours.draws
@@ -274,11 +276,12 @@ def _fmt_ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3f}"
 
 
-def header(torch: Torch) -> str:
+def header(builds: Builds) -> str:
+    """The second line: what ran, on both sides (the builds: torch mode's target and the
+    torch compared), and where."""
     return (
-        f"flashdrop {flashdrop.__version__} parity report: torch {torch.__version__} vs "
-        f"flashdrop on mlx {mx.__version__} ({mx.default_device().type.name} backend); "
-        f"torch mode emulates {flashdrop.get_torch_target()}; "
+        f"flashdrop {flashdrop.__version__} parity report, on mlx {mx.__version__} "
+        f"({mx.default_device().type.name} backend): {builds.line()}; "
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs"
     )
 
@@ -294,12 +297,14 @@ def verdict(rows: Sequence[Row]) -> str:
     )
 
 
-def failures(rows: Sequence[Row]) -> list[str]:
-    """Each failed row with its problems; nothing when every row passed."""
+def failures(rows: Sequence[Row], builds: Builds) -> list[str]:
+    """Each failed row with its problems; nothing when every row passed. Where torch-mode rows
+    differ from their first call on, the hint that the torch compared may draw otherwise than
+    torch mode's target, and how to set it."""
     failed = [row for row in rows if row.failed]
     if not failed:
         return []
-    return [
+    lines = [
         "",
         "Failures:",
         *(
@@ -307,6 +312,14 @@ def failures(rows: Sequence[Row]) -> list[str]:
             for row in failed
         ),
     ]
+    from_the_first = sum(row.inexact_from == 1 for row in rows)
+    if from_the_first:
+        torch_rows = sum(row.mode == "torch" for row in rows)
+        evidence = (
+            f"{from_the_first} of the {torch_rows} torch-mode rows differ from their first call on"
+        )
+        lines.append(builds.hint(evidence))
+    return lines
 
 
 def legend(grid: Grid, rows: Sequence[Row], every_row: bool) -> list[str]:
@@ -374,14 +387,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"flashdrop.parity: {PLOT_HINT}", file=sys.stderr)
             return 2
 
+    builds = Builds.now()
     rows = _run_grid(torch, grid, args.seed)
-    lines = [verdict(rows), header(torch), "", *format_summary(rows), *failures(rows)]
+    lines = [verdict(rows), header(builds), "", *format_summary(rows), *failures(rows, builds)]
     if args.all:
         lines += ["", *format_table(rows)]
     lines += legend(grid, rows, every_row=args.all)
     if plt is not None:
         print(f"drawing keep-rate histograms to {args.plot} ...", file=sys.stderr)
-        draw_plot(plt, torch, args.plot, grid.plot_calls, args.seed)
+        draw_plot(plt, torch, args.plot, grid.plot_calls, args.seed, builds.compared)
         lines.append(f"keep-rate plot: {args.plot}")
     print("\n".join(lines))
     return 1 if any(row.failed for row in rows) else 0

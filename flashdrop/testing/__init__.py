@@ -12,6 +12,11 @@
   :class:`Draw` per draw; :func:`dropout_sites` lists a torch model's draws in call order.
 - :func:`seeded`: seed torch and flashdrop together, and restore both afterwards.
 
+Every failure names the torch builds compared: torch mode's target
+(:func:`flashdrop.get_torch_target`) and the torch compared, on this machine. torch does not
+draw alike in every build (docs/torch-versions.md): where the very first mask differs, the
+message says that the two may draw differently, and how to set the target.
+
 The pytest plugin (:mod:`flashdrop.pytest_plugin`, active when flashdrop is installed) wraps
 :func:`seeded` in the fixtures ``flashdrop_seed`` and ``torch_mode``, and shows both sides'
 draws, side by side, under a test these helpers fail.

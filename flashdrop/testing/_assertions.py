@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flashdrop import compat
+from flashdrop._builds import Builds
 from flashdrop._comparison import default_tolerances, differing, tolerances
 from flashdrop._recording import Draw, record_draws
 from flashdrop.compat import record_torch_draws
@@ -17,6 +18,7 @@ from flashdrop.testing._outputs import (
     Inputs,
     as_tensors,
     call_args,
+    end_with,
     failure,
     paired,
     positions,
@@ -92,8 +94,12 @@ def assert_same_as_torch(
             the message names the call and the output, the first differing positions with both
             values, and says that the masks were the same ("same masks, the math differs");
             when torch, rerun with one mask's axes swapped, gives the port's outputs, it names
-            that draw. The error's ``flashdrop_draws`` attribute holds both sides' draws as a
-            table, which the pytest plugin shows.
+            that draw. Every message ends with the torch builds compared: torch mode's target
+            (:func:`flashdrop.get_torch_target`, read when the check starts) and the torch
+            compared (its version, on this machine's CPU). Where the very first mask compared
+            differs, it adds that the torch compared may draw otherwise than the target, and
+            how to set the target. The error's ``flashdrop_draws`` attribute holds both sides'
+            draws as a table, which the pytest plugin shows.
         ValueError: ``calls`` is not a positive int, or a tolerance is negative.
 
     Example::
@@ -108,32 +114,53 @@ def assert_same_as_torch(
     if not isinstance(calls, int) or calls < 1:
         raise ValueError(f"assert_same_as_torch: calls must be a positive int, but got {calls!r}")
     given = tolerances(rtol, atol, "assert_same_as_torch")
-    torch = compat.import_torch()
     originals = as_tensors(inputs, keyword_inputs)
     models = Models.of(torch_obj, flashdrop_obj)
-    with seeded(seed, mode="torch"):
-        for call in range(1, calls + 1):
-            header = f"the port differs from torch at call {call} of {calls} (seed {seed})"
-            state = torch.get_rng_state()
-            theirs, ours, torch_draws, port_draws = run_both(torch_obj, flashdrop_obj, originals)
-            table = draw_table(torch_draws, port_draws, masks=True)
-            verdict = draws_verdict(torch_draws, port_draws, models, masks=True)
-            if verdict:
-                raise failure(f"{header}: {verdict[0]}", verdict[1:], table)
-            difference = _first_difference(theirs, ours, given, header, table)
-            if difference is not None:
-                where, t, o, differ = difference
-                first = (
-                    f"{header}: {int(differ.sum())} of {differ.numel()} elements of {where} "
-                    f"differ (compared {_tolerances_text(given, t.dtype)}); first at"
-                )
-                values = [
-                    f"  {pos}: torch {value_text(t, pos)}, port {value_text(o, pos)}"
-                    for pos in positions(differ)
-                ]
-                agrees = functools.partial(_agrees, ours=ours, given=given)
-                transposed = transposed_draw(torch_obj, originals, state, port_draws, agrees)
-                raise failure(first, [*values, same_masks(port_draws, transposed)], table)
+    builds = Builds.now("torch")
+    try:
+        with seeded(seed, mode="torch"):
+            for call in range(1, calls + 1):
+                header = f"the port differs from torch at call {call} of {calls} (seed {seed})"
+                first_call = builds if call == 1 else None
+                _same_call(torch_obj, flashdrop_obj, originals, models, given, header, first_call)
+    except AssertionError as error:
+        end_with(error, builds.line())
+        raise
+
+
+def _same_call(
+    torch_obj: Callable[..., Any],
+    flashdrop_obj: Callable[..., Any],
+    originals: Inputs,
+    models: Models,
+    given: tuple[float, float] | None,
+    header: str,
+    first_call: Builds | None,
+) -> None:
+    """One call of :func:`assert_same_as_torch`: the draws, then the outputs; an
+    AssertionError starting with ``header`` where they differ (``first_call``: as for
+    :func:`draws_verdict`)."""
+    __tracebackhide__ = True
+    state = compat.import_torch().get_rng_state()
+    theirs, ours, torch_draws, port_draws = run_both(torch_obj, flashdrop_obj, originals)
+    table = draw_table(torch_draws, port_draws, masks=True)
+    verdict = draws_verdict(torch_draws, port_draws, models, masks=True, first_call=first_call)
+    if verdict:
+        raise failure(f"{header}: {verdict[0]}", verdict[1:], table)
+    difference = _first_difference(theirs, ours, given, header, table)
+    if difference is not None:
+        where, t, o, differ = difference
+        first = (
+            f"{header}: {int(differ.sum())} of {differ.numel()} elements of {where} "
+            f"differ (compared {_tolerances_text(given, t.dtype)}); first at"
+        )
+        values = [
+            f"  {pos}: torch {value_text(t, pos)}, port {value_text(o, pos)}"
+            for pos in positions(differ)
+        ]
+        agrees = functools.partial(_agrees, ours=ours, given=given)
+        transposed = transposed_draw(torch_obj, originals, state, port_draws, agrees)
+        raise failure(first, [*values, same_masks(port_draws, transposed)], table)
 
 
 def _agrees(theirs: Any, ours: Any, given: tuple[float, float] | None) -> bool:
@@ -222,7 +249,8 @@ def assert_statistically_equivalent(
         AssertionError: the plan differs (the message names the draw), or a statistic differs
             (the message lists every statistic with both sides' means, their standard errors
             and the p-value, and marks those that failed). Outputs of different structure,
-            dtype or shape fail at once.
+            dtype or shape fail at once. Every message ends with the torch compared (its
+            version, on this machine's CPU); mlx mode emulates no torch target.
         ValueError: ``trials`` is below 2, or ``false_failure_rate`` is not in (0, 1).
 
     Example::
@@ -242,8 +270,48 @@ def assert_statistically_equivalent(
         )
     originals = as_tensors(inputs, keyword_inputs)
     models = Models.of(torch_obj, flashdrop_obj)
+    builds = Builds.now("mlx")
+    try:
+        samples = _samples(torch_obj, flashdrop_obj, originals, models, trials, seed)
+    except AssertionError as error:  # the plan, or the outputs' structure, differs
+        end_with(error, builds.line())
+        raise
+
+    threshold = false_failure_rate / max(len(samples), 1)
+    rows, failed = [], 0
+    for (where, name), (torch_values, port_values) in samples.items():
+        (m1, se1), (m2, se2) = mean_and_error(torch_values), mean_and_error(port_values)
+        p_value = z_test_p_value(m1, se1, m2, se2)
+        failed += p_value < threshold
+        mark = "  <- differs" if p_value < threshold else ""
+        rows.append(
+            f"  {where} {name}: torch {m1:.6g} ± {se1:.2g}, port {m2:.6g} ± {se2:.2g}, "
+            f"p = {p_value:.3g}{mark}"
+        )
+    if failed:
+        header = (
+            f"the port is not statistically equivalent to torch: {failed} of {len(samples)} "
+            f"statistics differ ({trials} calls per side, seed {seed}, flashdrop in mlx mode). "
+            f"Each is a two-sample z-test failing below p = {threshold:.3g}, so that together "
+            f"they fail a port equivalent to torch with probability at most {false_failure_rate:g} "
+            "(Bonferroni, normal approximation). Mean ± standard error over the calls:"
+        )
+        raise AssertionError("\n".join([header, *rows, builds.line()]))
+
+
+def _samples(
+    torch_obj: Callable[..., Any],
+    flashdrop_obj: Callable[..., Any],
+    originals: Inputs,
+    models: Models,
+    trials: int,
+    seed: int,
+) -> dict[tuple[str, str], tuple[list[float], list[float]]]:
+    """The calls of :func:`assert_statistically_equivalent`: each statistic's values,
+    ``samples[(where, statistic)] = (torch's, the port's)``, one per call; an AssertionError
+    where a call's plan of draws, or its outputs' structure, differs."""
+    __tracebackhide__ = True
     alpha = is_alpha(models.torch or torch_obj)
-    # samples[(where, statistic)] = (torch's values, the port's values), one per call.
     samples: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
 
     def add(where: str, theirs: dict[str, float], ours: dict[str, float]) -> None:
@@ -269,27 +337,7 @@ def assert_statistically_equivalent(
                     add(where, mask_statistics(t.keep(), drawn), mask_statistics(o.keep(), drawn))
             for where, t, o in paired(theirs, ours, header, table=table):
                 add(where, output_statistics(t, alpha), output_statistics(o, alpha))
-
-    threshold = false_failure_rate / max(len(samples), 1)
-    rows, failed = [], 0
-    for (where, name), (torch_values, port_values) in samples.items():
-        (m1, se1), (m2, se2) = mean_and_error(torch_values), mean_and_error(port_values)
-        p_value = z_test_p_value(m1, se1, m2, se2)
-        failed += p_value < threshold
-        mark = "  <- differs" if p_value < threshold else ""
-        rows.append(
-            f"  {where} {name}: torch {m1:.6g} ± {se1:.2g}, port {m2:.6g} ± {se2:.2g}, "
-            f"p = {p_value:.3g}{mark}"
-        )
-    if failed:
-        header = (
-            f"the port is not statistically equivalent to torch: {failed} of {len(samples)} "
-            f"statistics differ ({trials} calls per side, seed {seed}, flashdrop in mlx mode). "
-            f"Each is a two-sample z-test failing below p = {threshold:.3g}, so that together "
-            f"they fail a port equivalent to torch with probability at most {false_failure_rate:g} "
-            "(Bonferroni, normal approximation). Mean ± standard error over the calls:"
-        )
-        raise AssertionError("\n".join([header, *rows]))
+    return samples
 
 
 def dropout_sites(

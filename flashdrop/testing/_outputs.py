@@ -17,6 +17,7 @@ __all__ = [
     "Tensor",
     "as_tensors",
     "call_args",
+    "end_with",
     "failure",
     "paired",
     "positions",
@@ -185,3 +186,8 @@ def failure(first: str, lines: list[str], table: str) -> AssertionError:
     error = AssertionError("\n".join([first, *lines]))
     error.flashdrop_draws = table  # type: ignore[attr-defined]
     return error
+
+
+def end_with(error: AssertionError, line: str) -> None:
+    """Add ``line`` to the end of the message of ``error``, a helper's (its table kept)."""
+    error.args = (f"{error}\n{line}", *error.args[1:])

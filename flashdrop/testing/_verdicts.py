@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from flashdrop._builds import Builds
 from flashdrop._family import named
 from flashdrop._recording import Draw
 from flashdrop.testing._models import Models, is_mlx_dropout
@@ -105,9 +106,17 @@ def _subsequence(longer: list[Draw], shorter: list[Draw]) -> list[int | None] | 
     return counterparts
 
 
-def draws_verdict(theirs: list[Draw], ours: list[Draw], models: Models, masks: bool) -> list[str]:
+def draws_verdict(
+    theirs: list[Draw],
+    ours: list[Draw],
+    models: Models,
+    masks: bool,
+    first_call: Builds | None = None,
+) -> list[str]:
     """Empty when the port made torch's draws; else the first line (after the header) and the
-    lines naming the first draw that differs, with the hints its evidence supports."""
+    lines naming the first draw that differs, with the hints its evidence supports.
+    ``first_call``: the builds compared, given at a check's first call in torch mode, where the
+    very first mask differing may be the torch compared drawing otherwise than the target."""
     counts = f"torch drew {_times(len(theirs))}, the port {_times(len(ours))}"
     if len(theirs) != len(ours):
         longer_is_torch = len(theirs) > len(ours)
@@ -139,7 +148,10 @@ def draws_verdict(theirs: list[Draw], ours: list[Draw], models: Models, masks: b
     t, o = theirs[i], ours[i]
     first = f"{counts}; draw #{i + 1} differs in {_difference(t, o, how)}:"
     lines = [f"  torch #{i + 1}: {t.describe()}", f"  port  #{i + 1}: {o.describe()}"]
-    return [first, *lines, *_difference_hints(theirs, ours, how, i)]
+    hints = _difference_hints(theirs, ours, how, i)
+    if how == "mask" and first_call is not None and all(d.mask is None for d in theirs[:i]):
+        hints.append(first_call.hint("the very first mask differs"))
+    return [first, *lines, *hints]
 
 
 def _difference(t: Draw, o: Draw, how: str) -> str:

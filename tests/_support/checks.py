@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from flashdrop._builds import Builds
+
 
 def randn(*shape: int, seed: int = 1) -> torch.Tensor:
     """A standard normal tensor from its own generator (torch's global stream untouched)."""
@@ -10,10 +12,15 @@ def randn(*shape: int, seed: int = 1) -> torch.Tensor:
 
 
 def failure(check, *args, **kwargs) -> str:
-    """The message of the AssertionError ``check(*args, **kwargs)`` must raise."""
+    """The message of the AssertionError ``check(*args, **kwargs)``, a flashdrop.testing
+    helper, must raise, without its last line: that line must name the builds compared, torch
+    mode's target and the torch compared (tests/parity/test_builds_named.py checks what the
+    lines say)."""
     with pytest.raises(AssertionError) as error:
         check(*args, **kwargs)
-    return str(error.value)
+    message, _, builds = str(error.value).rpartition("\n")
+    assert builds in (Builds.now("torch").line(), Builds.now("mlx").line()), builds
+    return message
 
 
 def both_fail(model, port, x) -> tuple[str, str]:

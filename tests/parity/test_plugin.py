@@ -17,6 +17,7 @@ import torch  # noqa: F401
 
 import flashdrop.compat
 import flashdrop.testing  # noqa: F401
+from flashdrop._builds import Builds
 
 pytest_plugins = ["pytester"]
 
@@ -174,6 +175,37 @@ def test_a_failing_helper_shows_both_draw_tables(inner):
         ]
     )
     assert result.stdout.str().count("flashdrop: dropout draws") == 1
+
+
+def test_a_run_that_used_the_fixtures_ends_naming_the_builds(inner):
+    inner.makepyfile("def test_it(torch_mode):\n    pass\n")
+    result = inner.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*-- flashdrop --*", Builds.now().line()])
+
+
+def test_a_failed_helper_ends_the_run_naming_the_builds(inner):
+    inner.makepyfile(
+        """
+        import torch
+
+        from flashdrop import nn
+        from flashdrop.testing import assert_same_as_torch
+
+        def test_it():
+            assert_same_as_torch(torch.nn.Dropout(0.2), nn.Dropout(0.3), torch.ones(4, 8))
+        """
+    )
+    result = inner.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*-- flashdrop --*", Builds.now().line()])
+
+
+def test_a_run_without_flashdrop_names_no_builds(inner):
+    inner.makepyfile("def test_it():\n    pass\n")
+    result = inner.runpytest()
+    result.assert_outcomes(passed=1)
+    assert "the torch compared" not in result.stdout.str()
 
 
 def test_a_failure_shows_the_message_not_the_helpers_source(inner):

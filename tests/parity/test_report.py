@@ -14,6 +14,7 @@ import torch
 import flashdrop
 import flashdrop.nn.functional as F
 from flashdrop import _dropout, compat, nn, parity
+from flashdrop._builds import Builds
 from flashdrop.parity import grid, plot, report
 from tests._support.names import LAYERS
 
@@ -39,7 +40,8 @@ def test_quick_report_passes_and_covers_every_op_and_both_modes():
     rows, exact, equivalent, failed = map(int, (rows, exact, equivalent, failed))
     assert word == "PASS" and failed == 0
     assert rows == exact + equivalent > 0
-    assert lines[1].startswith(f"flashdrop {flashdrop.__version__} parity report: torch ")
+    assert lines[1].startswith(f"flashdrop {flashdrop.__version__} parity report, on mlx ")
+    assert f": {Builds.now().line()}; machine: " in lines[1]  # both builds, named
     # The per-op summary, then (--all) the table of every row, both starting with an op's label.
     labelled = [line for line in lines if line.startswith(("F.", "nn."))]
     summary, table = labelled[: len(grid.OPS)], labelled[len(grid.OPS) :]
@@ -123,11 +125,24 @@ def test_plot_without_matplotlib_exits_2_with_the_install_hint(tmp_path):
     assert not png.exists()
 
 
-def test_plot_draws_a_png(tmp_path):
+def test_plot_draws_a_png_titled_with_the_torch_compared(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     png = tmp_path / "keep.png"
-    plot.draw_plot(plot.import_pyplot(), compat.import_torch(), str(png), calls=20, seed=0)
+    plt, figures = plot.import_pyplot(), []
+    monkeypatch.setattr(plt, "close", figures.append)  # the figure, kept open to read its title
+    compared = Builds.now().compared
+    plot.draw_plot(plt, compat.import_torch(), str(png), 20, 0, compared)
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert (
+        figures[0]
+        .get_suptitle()
+        .startswith(
+            f"Per-call keep rates: {compared} (this machine) vs flashdrop {flashdrop.__version__} "
+            "(mlx mode, which emulates no torch)"
+        )
+    )
+    monkeypatch.undo()
+    plt.close(figures[0])
 
 
 def test_p_value_of_equal_proportions_is_one():

@@ -80,7 +80,7 @@ def test_each_module_imports_alone_in_a_fresh_interpreter():
 
 # Private modules that serve the public add-ons (testing, parity) rather than the core: they
 # compare torch tensors, so they are built on flashdrop.compat.
-ADD_ON_HELPERS = {"flashdrop._comparison"}
+ADD_ON_HELPERS = {"flashdrop._builds", "flashdrop._comparison"}
 
 
 def is_core(module: str) -> bool:
