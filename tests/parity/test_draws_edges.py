@@ -241,8 +241,18 @@ def test_randperm_inside_out_resolution_is_torchs_loop(n):
         assert np.array_equal(kernels._inside_out(z.astype(np.int32)), expected)
 
 
-def test_randperm_drawn_in_pieces_is_torchs():
-    n = (1 << 22) + 3  # the words drawn in two pieces
+@pytest.mark.parametrize(
+    "n",
+    [
+        kernels._STEPS - 1,  # steps 0 .. n - 2: one whole block
+        kernels._STEPS,
+        kernels._STEPS + 1,  # a last block of one step
+        kernels._STEPS + 2,
+        5 * kernels._STEPS + 3,
+        (1 << 22) + 3,
+    ],
+)
+def test_randperm_resolved_in_blocks_is_torchs(n):
     theirs, ours, same_state = torch_and_ours(
         lambda: torch.randperm(n), lambda: flashdrop.randperm(n)
     )
@@ -254,8 +264,8 @@ def test_randperm_drawn_in_pieces_is_torchs():
     os.environ.get("FLASHDROP_BIG_RANDPERM") != "1",
     reason="about 10 GB and minutes: set FLASHDROP_BIG_RANDPERM=1",
 )
-def test_randperm_at_torchs_switch_of_algorithm_is_torchs():
-    n = kernels.INSIDE_OUT_FROM
+@pytest.mark.parametrize("n", [kernels.INSIDE_OUT_FROM - 1, kernels.INSIDE_OUT_FROM])
+def test_randperm_at_torchs_switch_of_algorithm_is_torchs(n):
     theirs, ours, same_state = torch_and_ours(
         lambda: torch.randperm(n), lambda: flashdrop.randperm(n)
     )

@@ -93,10 +93,15 @@ def _remainder(divisor: np.uint32, words: np.ndarray) -> np.ndarray:
     return words
 
 
-# randperm draws and reduces its words in pieces this long, so as not to hold them all.
+# randperm from INSIDE_OUT_FROM on draws and reduces its words in pieces this long, so as not
+# to hold them all.
 _PIECE = 1 << 22
 # torch's randperm shuffles with one word per step below this size, with random64() from it on.
 INSIDE_OUT_FROM = (2**32 - 1) // 20
+# Below it, the shuffle is resolved in blocks of this many steps: their arrays stay in the CPU's
+# caches.
+_STEPS_SHIFT = 14
+_STEPS = 1 << _STEPS_SHIFT
 
 
 def randperm(stream: TorchStream, n: int) -> np.ndarray:
@@ -156,53 +161,73 @@ def _inside_out(z: np.ndarray) -> np.ndarray:
 
 def _fisher_yates(stream: TorchStream, n: int) -> np.ndarray:
     """torch's CPU ``randperm`` below :data:`INSIDE_OUT_FROM`: Fisher-Yates with one word per
-    step, ``z = w % (n - i)``.
+    step, step ``i`` swapping positions ``i`` and ``i + w % (n - i)``.
 
-    Step ``i`` swaps positions ``i`` and ``j[i] = i + z``, after which position ``i`` is final.
-    Rather than n sequential swaps, the result is resolved with array operations: the value at
-    a position ``k`` when step ``k`` reaches it is the value an earlier step last moved there
-    (that step's own value, recursively), or ``k`` itself; chains are followed by pointer
-    doubling.
+    The swaps are made on the permutation itself, ``_STEPS`` steps at a time
+    (:func:`_swap_steps`): besides it (int32: half of the int64 result's memory), only one
+    block's words and indices are held.
     """
-    if n < 2:
-        return np.arange(n, dtype=np.int32)
-    index = np.int32  # n < 2**31: half the memory traffic of int64 indices
-    j = np.empty(n - 1, dtype=index)
-    for start in range(0, n - 1, _PIECE):  # j[i] = i + w % (n - i), in pieces
-        stop = min(n - 1, start + _PIECE)
-        z = stream.words(stop - start) % np.arange(n - start, n - stop, -1, dtype=np.uint32)
-        z += np.arange(start, stop, dtype=np.uint32)
-        j[start:stop] = z
-    # Steps grouped by the position they swap with, in step order within a group.
-    order = _stable_argsort(j)
-    grouped = j[order]
-    first = np.empty(n - 1, dtype=bool)  # the first step of its group
-    first[0] = True
-    np.not_equal(grouped[1:], grouped[:-1], out=first[1:])
-    earlier = np.empty(n - 1, dtype=index)  # the previous step that swapped with j[i], or -1
-    earlier[order[0]] = -1
-    earlier[order[1:]] = np.where(first[1:], index(-1), order[:-1])
-    # writer[k]: the last step before k that moved a value to position k (j == k, step < k).
-    last = np.empty(n - 1, dtype=bool)
-    last[:-1] = first[1:]
-    last[-1] = True
-    position, step = grouped[last], order[last]
-    itself = step == position  # a step k swapping with k itself: the step before it
-    step[itself] = earlier[step[itself]]
-    writer = np.arange(n, dtype=index)  # no writer: the position keeps its own value
-    moved = step >= 0
-    writer[position[moved]] = step[moved]
-    while True:  # the value at k at step k: follow writers back to a position never written
-        further = writer[writer]
-        if np.array_equal(further, writer):
-            break
-        writer = further
-    # Step i takes what the previous step with the same j left there (for j == i, that is the
-    # value at i at step i), or the untouched value j.
-    perm = np.empty(n, dtype=index)  # MLX widens it to the dtype asked for
-    perm[:-1] = np.where(earlier >= 0, writer[earlier], j)
-    perm[-1] = writer[-1]
+    perm = np.arange(n, dtype=np.int32)  # MLX widens it to the dtype asked for
+    for start in range(0, n - 1, _STEPS):
+        stop = min(n - 1, start + _STEPS)
+        spans = np.arange(n - start, n - stop, -1, dtype=np.uint32)
+        partner = (stream.words(stop - start) % spans).astype(np.int64)
+        partner += np.arange(start, stop)
+        _swap_steps(perm, start, partner)
     return perm
+
+
+def _swap_steps(perm: np.ndarray, start: int, partner: np.ndarray) -> None:
+    """Fisher-Yates steps ``start + t``, in order, on ``perm`` in place: step ``start + t``
+    swaps positions ``start + t`` and ``partner[t] >= start + t``.
+
+    Resolved with array operations over the block rather than swap by swap. Step ``t`` moves
+    ``v[t]``, the value at position ``start + t`` when the step reaches it, to its partner and
+    leaves at ``start + t`` what its partner held, for good. So, with the steps grouped by
+    partner:
+
+    - ``v[t]`` is the ``v`` of the last earlier step that swapped with position ``start + t``,
+      or, if none, what that position held before the block: chains followed back by pointer
+      doubling;
+    - step ``t`` keeps the ``v`` of the previous step with its partner, or, if none, what the
+      partner held before the block;
+    - a partner past the block ends holding the ``v`` of the last step with it.
+    """
+    count = partner.size
+    # The steps grouped by partner, in step order within a group: one sort of partner-step keys.
+    key = partner - start
+    key <<= _STEPS_SHIFT
+    key |= np.arange(count)
+    key.sort()
+    order = key & (_STEPS - 1)
+    grouped = key >> _STEPS_SHIFT  # partners, relative to start, ascending
+    repeat = grouped[1:] == grouped[:-1]  # order[g + 1] has an earlier step in its group
+    later = order[1:][repeat]
+    earlier = np.full(count, -1)  # the previous step with the same partner, or -1
+    earlier[later] = order[:-1][repeat]
+    last = np.append(~repeat, True)  # the last step of each group
+    target, writer = grouped[last], order[last]
+    past = np.searchsorted(target, count)  # the groups of partners past the block
+    # source[k]: the block position whose value position start + k holds when step k reaches
+    # it. The last step before k with partner k moved its v there: a step k swapping with k
+    # itself is its group's last, then it is the step before it in its group.
+    inside, wrote = target[:past], writer[:past]
+    itself = wrote == inside
+    wrote[itself] = earlier[wrote[itself]]
+    moved = wrote >= 0
+    source = np.arange(count)
+    source[inside[moved]] = wrote[moved]
+    while True:
+        further = source[source]
+        if np.array_equal(further, source):
+            break
+        source = further
+    block = perm[start : start + count]
+    v = block[source]
+    taken = perm[partner]
+    taken[later] = v[earlier[later]]
+    perm[target[past:] + start] = v[writer[past:]]
+    block[:] = taken
 
 
 def _stable_argsort(keys: np.ndarray) -> np.ndarray:
