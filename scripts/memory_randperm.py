@@ -14,6 +14,7 @@ import json
 import platform
 import subprocess
 import sys
+import time
 
 
 def _status_bytes(field: str) -> int:
@@ -65,11 +66,13 @@ def child(library: str, n: int) -> None:
     draw = _call(library, n)
     reset = _reset_peak()
     before = _status_bytes("VmRSS")
+    began = time.perf_counter()
     out = draw()
+    seconds = time.perf_counter() - began
     peak = _status_bytes("VmHWM")
     assert out.shape[0] == n
     growth = peak - before
-    print(json.dumps({"library": library, "growth": growth, "peak_was_reset": reset}))
+    print(json.dumps({"growth": growth, "seconds": seconds, "peak_was_reset": reset}))
 
 
 def main() -> None:
@@ -82,7 +85,7 @@ def main() -> None:
         child(args.child, args.n)
         return
     print(f"{platform.platform()}, {platform.processor() or platform.machine()}, n = {args.n:,}")
-    print("peak RSS growth of one randperm(n) call, int64, each in a fresh process:")
+    print("peak RSS growth (and time) of one randperm(n) call, int64, each in a fresh process:")
     for repeat in range(args.repeats):
         row = []
         for library in ("torch", "flashdrop"):
@@ -92,7 +95,10 @@ def main() -> None:
             if not result["peak_was_reset"]:
                 row.append("(peak not reset: includes the imports)")
             growth = result["growth"]
-            row.append(f"{library} {growth / 1e9:.2f} GB ({growth / args.n:.1f} B/element)")
+            row.append(
+                f"{library} {growth / 1e9:.2f} GB ({growth / args.n:.1f} B/element,"
+                f" {result['seconds']:.2f} s)"
+            )
         print(f"  run {repeat + 1}: " + ", ".join(row))
 
 

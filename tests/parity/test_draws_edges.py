@@ -287,7 +287,7 @@ def test_randperm_resolved_in_blocks_is_torchs(n):
 
 @pytest.mark.skipif(
     os.environ.get("FLASHDROP_BIG_RANDPERM") != "1",
-    reason="about 10 GB and minutes: set FLASHDROP_BIG_RANDPERM=1",
+    reason="about 7 GB and minutes: set FLASHDROP_BIG_RANDPERM=1",
 )
 @pytest.mark.parametrize("n", [kernels.INSIDE_OUT_FROM - 1, kernels.INSIDE_OUT_FROM])
 def test_randperm_at_torchs_switch_of_algorithm_is_torchs(n):
