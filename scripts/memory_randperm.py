@@ -3,7 +3,9 @@
 Each measurement runs in a fresh process that imports only its own library, warms it up with a
 small call, and reports how far the call at ``n`` raised the resident set's peak above the
 resident set just before it (Linux: VmHWM, reset through /proc/self/clear_refs where the kernel
-allows, and VmRSS, from /proc/self/status). The two libraries alternate, ``--repeats`` times.
+allows, and VmRSS, from /proc/self/status; elsewhere, as on macOS, the growth of
+``resource.getrusage``'s lifetime peak, which can only understate it). The two libraries
+alternate, ``--repeats`` times.
 
     .venv/bin/python scripts/memory_randperm.py            # n = 50,000,000, 3 repeats
     .venv/bin/python scripts/memory_randperm.py --n 1000000 --repeats 1
@@ -12,18 +14,24 @@ allows, and VmRSS, from /proc/self/status). The two libraries alternate, ``--rep
 import argparse
 import json
 import platform
+import resource
 import subprocess
 import sys
 import time
 
 
-def _status_bytes(field: str) -> int:
-    """A ``kB`` field of /proc/self/status (VmRSS, VmHWM), in bytes."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} in /proc/self/status (Linux only)")
+def _memory_bytes(field: str) -> int:
+    """A ``kB`` field of /proc/self/status (VmRSS now, VmHWM its peak), in bytes; without /proc,
+    the lifetime peak of the resident set for either."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, else kB
 
 
 def _reset_peak() -> bool:
@@ -65,11 +73,11 @@ def child(library: str, n: int) -> None:
     """In a fresh process: print the peak growth of one call as JSON."""
     draw = _call(library, n)
     reset = _reset_peak()
-    before = _status_bytes("VmRSS")
+    before = _memory_bytes("VmRSS")
     began = time.perf_counter()
     out = draw()
     seconds = time.perf_counter() - began
-    peak = _status_bytes("VmHWM")
+    peak = _memory_bytes("VmHWM")
     assert out.shape[0] == n
     growth = peak - before
     print(json.dumps({"growth": growth, "seconds": seconds, "peak_was_reset": reset}))
@@ -93,7 +101,7 @@ def main() -> None:
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             result = json.loads(done.stdout)
             if not result["peak_was_reset"]:
-                row.append("(peak not reset: includes the imports)")
+                row.append("(peak not reset)")
             growth = result["growth"]
             row.append(
                 f"{library} {growth / 1e9:.2f} GB ({growth / args.n:.1f} B/element,"
