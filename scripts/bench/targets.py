@@ -74,7 +74,7 @@ def sequential_shuffle(target: Target, rows: Rows) -> str:
     return (
         "torch shuffles with a sequential Fisher-Yates loop, one swap per element; torch mode "
         "gets the same permutation in numpy, 16,384 steps at a time, with a sort and pointer "
-        "doubling: a dozen passes per block"
+        "doubling: about thirty passes over each block"
     )
 
 
