@@ -231,18 +231,53 @@ def inside_out_as_torch_loops(z: np.ndarray) -> np.ndarray:
     return r
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 17, 1000])
+class Pairs:
+    """A stand-in stream: given ``random64()`` draws, in order."""
+
+    def __init__(self, pairs: np.ndarray) -> None:
+        self._pairs = pairs.astype(np.uint64)
+
+    def pairs(self, count: int) -> np.ndarray:
+        taken, self._pairs = self._pairs[:count], self._pairs[count:]
+        return taken
+
+
+@pytest.mark.parametrize(
+    "n",
+    # Sizes around whole blocks of steps too: chains from one block into the next.
+    [
+        1,
+        2,
+        3,
+        17,
+        1000,
+        kernels._STEPS - 1,
+        kernels._STEPS,
+        kernels._STEPS + 1,
+        2 * kernels._STEPS + 5,
+    ],
+)
 def test_randperm_inside_out_resolution_is_torchs_loop(n):
     gen = np.random.default_rng(n)
-    draws = [gen.integers(0, np.arange(1, n + 1)) for _ in range(30)]
+    draws = [gen.integers(0, np.arange(1, n + 1)) for _ in range(30 if n <= 1000 else 3)]
     draws += [np.zeros(n, np.int64), np.arange(n), np.maximum(np.arange(n) - 1, 0)]
-    for z in draws:
+    for z in draws:  # z[i] <= i: random64() % (i + 1) is z[i] itself
         expected = inside_out_as_torch_loops(z)
-        assert np.array_equal(kernels._inside_out(z.astype(np.int32)), expected)
+        assert np.array_equal(kernels._inside_out(Pairs(z), n), expected)
 
 
-def test_randperm_drawn_in_pieces_is_torchs():
-    n = (1 << 22) + 3  # the words drawn in two pieces
+@pytest.mark.parametrize(
+    "n",
+    [
+        kernels._STEPS - 1,  # steps 0 .. n - 2: one whole block
+        kernels._STEPS,
+        kernels._STEPS + 1,  # a last block of one step
+        kernels._STEPS + 2,
+        5 * kernels._STEPS + 3,
+        (1 << 22) + 3,
+    ],
+)
+def test_randperm_resolved_in_blocks_is_torchs(n):
     theirs, ours, same_state = torch_and_ours(
         lambda: torch.randperm(n), lambda: flashdrop.randperm(n)
     )
@@ -252,10 +287,10 @@ def test_randperm_drawn_in_pieces_is_torchs():
 
 @pytest.mark.skipif(
     os.environ.get("FLASHDROP_BIG_RANDPERM") != "1",
-    reason="about 10 GB and minutes: set FLASHDROP_BIG_RANDPERM=1",
+    reason="about 7 GB and minutes: set FLASHDROP_BIG_RANDPERM=1",
 )
-def test_randperm_at_torchs_switch_of_algorithm_is_torchs():
-    n = kernels.INSIDE_OUT_FROM
+@pytest.mark.parametrize("n", [kernels.INSIDE_OUT_FROM - 1, kernels.INSIDE_OUT_FROM])
+def test_randperm_at_torchs_switch_of_algorithm_is_torchs(n):
     theirs, ours, same_state = torch_and_ours(
         lambda: torch.randperm(n), lambda: flashdrop.randperm(n)
     )

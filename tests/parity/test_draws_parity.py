@@ -180,8 +180,8 @@ def test_randperm_bit_exact(n):
 
 
 def test_large_draws_bit_exact():
-    """Sizes past every fast path: words drawn as 64-bit pairs (an odd count), randperm's two
-    radix passes and long writer chains, randn's many blocks with a tail."""
+    """Sizes past every fast path: words drawn as 64-bit pairs (an odd count), randperm's many
+    blocks of steps and long writer chains, randn's many blocks with a tail."""
     n = (1 << 20) + 3
     for ours, theirs in [
         (lambda: flashdrop.randperm(n), lambda: torch.randperm(n)),

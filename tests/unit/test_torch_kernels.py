@@ -68,17 +68,35 @@ def fisher_yates(n: int, words: np.ndarray) -> list[int]:
     return perm
 
 
+def adversarial_words(rng: np.random.Generator, n: int, trial: int) -> np.ndarray:
+    """Words for randperm(n): random, or (by ``trial % 3``) mostly short swaps, many of a
+    position with itself, or always the last position or itself: long chains."""
+    words = rng.integers(0, 2**32, n, dtype=np.uint32)
+    if trial % 3 == 0:
+        words %= np.uint32(3)
+    elif trial % 3 == 1:
+        words = (np.arange(n, 0, -1) - 1).astype(np.uint32) * (words & np.uint32(1))
+    return words
+
+
 def test_randperm_resolves_fisher_yates_exactly():
     """The array-operation randperm is the sequential swap loop, self-swaps and chains included."""
     rng = np.random.default_rng(2)
     for n in [*range(2, 40), 100, 1000, 4321]:
         for trial in range(12 if n < 100 else 3):
-            words = rng.integers(0, 2**32, n, dtype=np.uint32)
-            if trial % 3 == 0:
-                words %= np.uint32(3)  # mostly short swaps, many of a position with itself
-            elif trial % 3 == 1:  # always the last position, or itself: long chains
-                words = (np.arange(n, 0, -1) - 1).astype(np.uint32) * (words & np.uint32(1))
+            words = adversarial_words(rng, n, trial)
             assert kernels.randperm(Words(words), n).tolist() == fisher_yates(n, words)
+
+
+@pytest.mark.parametrize("blocks, extra", [(1, -1), (1, 0), (1, 1), (1, 2), (2, 1), (3, 7)])
+def test_randperm_resolves_fisher_yates_across_blocks(blocks, extra):
+    """Sizes around whole blocks of steps: chains of swaps that cross from one block into the
+    next, and a last block of one step or none."""
+    n = blocks * kernels._STEPS + extra
+    rng = np.random.default_rng(n)
+    for trial in range(3):
+        words = adversarial_words(rng, n, trial)
+        assert kernels.randperm(Words(words), n).tolist() == fisher_yates(n, words)
 
 
 def _every_uniform_float(chunk: int = 1 << 21):

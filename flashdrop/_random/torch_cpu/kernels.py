@@ -92,129 +92,138 @@ def _remainder(divisor: np.uint32, words: np.ndarray) -> np.ndarray:
     return words
 
 
-# randperm draws and reduces its words in pieces this long, so as not to hold them all.
-_PIECE = 1 << 22
 # torch's randperm shuffles with one word per step below this size, with random64() from it on.
 INSIDE_OUT_FROM = (2**32 - 1) // 20
+# randperm resolves its shuffle in blocks of this many steps: their arrays stay in the CPU's
+# caches, and the only array of the full length is the permutation itself.
+_STEPS_SHIFT = 14
+_STEPS = 1 << _STEPS_SHIFT
 
 
 def randperm(stream: TorchStream, n: int) -> np.ndarray:
-    """torch's CPU ``randperm``: int32 below 2**31 elements (the caller casts). Below
-    :data:`INSIDE_OUT_FROM` elements :func:`_fisher_yates`, from there on
-    :func:`_inside_out`."""
-    if n < INSIDE_OUT_FROM:
-        return _fisher_yates(stream, n)
-    index = np.int32 if n < 2**31 else np.int64
-    z = np.empty(n, dtype=index)
-    for start in range(0, n, _PIECE):  # z[i] = random64() % (i + 1), in pieces
-        stop = min(n, start + _PIECE)
-        spans = np.arange(start + 1, stop + 1, dtype=np.uint64)
-        z[start:stop] = stream.pairs(stop - start) % spans
-    return _inside_out(z)
-
-
-def _inside_out(z: np.ndarray) -> np.ndarray:
-    """torch's "inside-out" Fisher-Yates given its draws ``z`` (``z[i]`` in ``[0, i]``): step
-    ``i`` moves the value at ``z[i]`` to position ``i`` and puts ``i`` at ``z[i]``.
-
-    Resolved with array operations: a position's last writer is the last step ``k`` with
-    ``z[k]`` equal to it (which wrote ``k``); a position no later step wrote keeps what its own
-    step moved there: the value ``z[p]`` held, that is the value of the step before it with the
-    same ``z`` (which wrote it), or, if none, what position ``z[p]``'s own step moved there,
-    followed back by pointer doubling.
-    """
-    n = z.size
-    index = z.dtype.type
-    order = _stable_argsort(z)  # steps grouped by z, in step order
-    grouped = z[order]
-    del z
-    first = np.empty(n, dtype=bool)  # the first step of its group
-    first[0] = True
-    np.not_equal(grouped[1:], grouped[:-1], out=first[1:])
-    # own[p]: what step p moved to position p; value[p] >= 0 where it is known, else chase[p].
-    value = np.full(n, -1, dtype=index)
-    value[order[1:][~first[1:]]] = order[:-1][~first[1:]]  # the previous step with the same z
-    chase = np.empty(n, dtype=index)
-    chase[order] = grouped  # z[p]
-    itself = chase == np.arange(n, dtype=index)
-    value[itself] = np.flatnonzero(itself).astype(index)
-    unknown = np.flatnonzero(value < 0).astype(index)
-    while unknown.size:
-        target = chase[unknown]
-        known = value[target] >= 0
-        value[unknown[known]] = value[target[known]]
-        unknown = unknown[~known]
-        chase[unknown] = chase[target[~known]]
-    # A position written by a later step holds the last such step.
-    last = np.empty(n, dtype=bool)
-    last[:-1] = first[1:]
-    last[-1] = True
-    value[grouped[last]] = order[last]
-    return value
+    """torch's CPU ``randperm``: int32 below 2**31 elements (the caller casts; half of an int64
+    result's memory). Below :data:`INSIDE_OUT_FROM` elements :func:`_fisher_yates`, from there
+    on :func:`_inside_out`."""
+    return (_fisher_yates if n < INSIDE_OUT_FROM else _inside_out)(stream, n)
 
 
 def _fisher_yates(stream: TorchStream, n: int) -> np.ndarray:
-    """torch's CPU ``randperm`` below :data:`INSIDE_OUT_FROM`: Fisher-Yates with one word per
-    step, ``z = w % (n - i)``.
-
-    Step ``i`` swaps positions ``i`` and ``j[i] = i + z``, after which position ``i`` is final.
-    Rather than n sequential swaps, the result is resolved with array operations: the value at
-    a position ``k`` when step ``k`` reaches it is the value an earlier step last moved there
-    (that step's own value, recursively), or ``k`` itself; chains are followed by pointer
-    doubling.
-    """
-    if n < 2:
-        return np.arange(n, dtype=np.int32)
-    index = np.int32  # n < 2**31: half the memory traffic of int64 indices
-    j = np.empty(n - 1, dtype=index)
-    for start in range(0, n - 1, _PIECE):  # j[i] = i + w % (n - i), in pieces
-        stop = min(n - 1, start + _PIECE)
-        z = stream.words(stop - start) % np.arange(n - start, n - stop, -1, dtype=np.uint32)
-        z += np.arange(start, stop, dtype=np.uint32)
-        j[start:stop] = z
-    # Steps grouped by the position they swap with, in step order within a group.
-    order = _stable_argsort(j)
-    grouped = j[order]
-    first = np.empty(n - 1, dtype=bool)  # the first step of its group
-    first[0] = True
-    np.not_equal(grouped[1:], grouped[:-1], out=first[1:])
-    earlier = np.empty(n - 1, dtype=index)  # the previous step that swapped with j[i], or -1
-    earlier[order[0]] = -1
-    earlier[order[1:]] = np.where(first[1:], index(-1), order[:-1])
-    # writer[k]: the last step before k that moved a value to position k (j == k, step < k).
-    last = np.empty(n - 1, dtype=bool)
-    last[:-1] = first[1:]
-    last[-1] = True
-    position, step = grouped[last], order[last]
-    itself = step == position  # a step k swapping with k itself: the step before it
-    step[itself] = earlier[step[itself]]
-    writer = np.arange(n, dtype=index)  # no writer: the position keeps its own value
-    moved = step >= 0
-    writer[position[moved]] = step[moved]
-    while True:  # the value at k at step k: follow writers back to a position never written
-        further = writer[writer]
-        if np.array_equal(further, writer):
-            break
-        writer = further
-    # Step i takes what the previous step with the same j left there (for j == i, that is the
-    # value at i at step i), or the untouched value j.
-    perm = np.empty(n, dtype=index)  # MLX widens it to the dtype asked for
-    perm[:-1] = np.where(earlier >= 0, writer[earlier], j)
-    perm[-1] = writer[-1]
+    """torch's Fisher-Yates with one word per step: step ``i`` swaps positions ``i`` and
+    ``i + w % (n - i)``, for ``i < n - 1``; made in place, a block of steps at a time."""
+    perm = np.arange(n, dtype=np.int32)
+    for start in range(0, n - 1, _STEPS):
+        stop = min(n - 1, start + _STEPS)
+        spans = np.arange(n - start, n - stop, -1, dtype=np.uint32)
+        partner = (stream.words(stop - start) % spans).astype(np.int64)
+        partner += np.arange(start, stop)
+        _fisher_yates_steps(perm, start, partner)
     return perm
 
 
-def _stable_argsort(keys: np.ndarray) -> np.ndarray:
-    """``np.argsort(keys, kind="stable")`` for integer keys in [0, 2**32), as ``keys``' dtype
-    (int32 keys: half the memory of numpy's int64 orders): two radix passes of 16 bits (numpy
-    sorts 16-bit keys by radix), several times faster than sorting int64."""
-    if keys.size and int(keys.max()) >= 2**32:
-        return np.argsort(keys, kind="stable").astype(keys.dtype, copy=False)
-    low = keys.astype(np.uint16)  # the low 16 bits
-    order = np.argsort(low, kind="stable").astype(keys.dtype)
-    del low
-    high = (keys >> 16).astype(np.uint16)[order]
-    return order[np.argsort(high, kind="stable")]
+def _inside_out(stream: TorchStream, n: int) -> np.ndarray:
+    """torch's "inside-out" Fisher-Yates: step ``i`` moves the value at
+    ``random64() % (i + 1)`` to position ``i`` and puts ``i`` there; made in place, a block of
+    steps at a time."""
+    perm = np.empty(n, dtype=np.int32 if n < 2**31 else np.int64)  # filled step by step
+    for start in range(0, n, _STEPS):
+        stop = min(n, start + _STEPS)
+        spans = np.arange(start + 1, stop + 1, dtype=np.uint64)
+        _inside_out_steps(perm, start, (stream.pairs(stop - start) % spans).astype(np.int64))
+    return perm
+
+
+def _fisher_yates_steps(perm: np.ndarray, start: int, partner: np.ndarray) -> None:
+    """Fisher-Yates steps ``start + t``, in order, on ``perm`` in place: step ``start + t``
+    swaps positions ``start + t`` and ``partner[t] >= start + t``.
+
+    Resolved with array operations over the block rather than swap by swap. Step ``t`` moves
+    ``v[t]``, the value at position ``start + t`` when the step reaches it, to its partner and
+    leaves at ``start + t`` what its partner held, for good. So, with the steps grouped by
+    partner:
+
+    - ``v[t]`` is the ``v`` of the last earlier step that swapped with position ``start + t``,
+      or, if none, what that position held before the block: chains followed back by pointer
+      doubling;
+    - step ``t`` keeps the ``v`` of the previous step with its partner, or, if none, what the
+      partner held before the block;
+    - a partner past the block ends holding the ``v`` of the last step with it.
+    """
+    count = partner.size
+    order, grouped, repeat = _group_steps(partner - start)
+    later = order[1:][repeat]  # the steps with an earlier step in their group
+    earlier = np.full(count, -1)  # the previous step with the same partner, or -1
+    earlier[later] = order[:-1][repeat]
+    last = np.append(~repeat, True)  # the last step of each group
+    target, writer = grouped[last], order[last]
+    past = np.searchsorted(target, count)  # the groups of partners past the block
+    # source[k]: the block position whose value position start + k holds when step k reaches
+    # it. The last step before k with partner k moved its v there: a step k swapping with k
+    # itself is its group's last, then it is the step before it in its group.
+    inside, wrote = target[:past], writer[:past]
+    itself = wrote == inside
+    wrote[itself] = earlier[wrote[itself]]
+    moved = wrote >= 0
+    source = np.arange(count)
+    source[inside[moved]] = wrote[moved]
+    block = perm[start : start + count]
+    v = block[_follow(source)]
+    taken = perm[partner]
+    taken[later] = v[earlier[later]]
+    perm[target[past:] + start] = v[writer[past:]]
+    block[:] = taken
+
+
+def _inside_out_steps(perm: np.ndarray, start: int, partner: np.ndarray) -> None:
+    """Inside-out Fisher-Yates steps ``start + t``, in order, on ``perm`` in place (filled
+    below ``start``): step ``start + t`` moves the value at ``partner[t] <= start + t`` to
+    position ``start + t`` and puts ``start + t`` at ``partner[t]``.
+
+    Resolved with array operations over the block rather than step by step. With the steps
+    grouped by partner, step ``t`` moves: ``start`` plus the previous step with its partner,
+    which put itself there; or, if none, what its partner held before the block, for a partner
+    below ``start``; ``start + t`` for itself; or what the partner's own step moved, for an
+    earlier step of the block: chains followed back by pointer doubling. A partner then holds
+    ``start`` plus the last step with it.
+    """
+    count = partner.size
+    steps = np.arange(count)
+    order, grouped, repeat = _group_steps(partner)
+    later, earlier = order[1:][repeat], order[:-1][repeat]  # a step, the one before it in group
+    first = np.ones(count, dtype=bool)  # the first step with its partner
+    first[later] = False
+    below = first & (partner < start)
+    itself = first & (partner == steps + start)
+    chained = first & ~below & ~itself
+    moved = np.empty(count, dtype=perm.dtype)  # what step t moves, where no chain leads on
+    moved[later] = earlier + start
+    moved[below] = perm[partner[below]]
+    moved[itself] = steps[itself] + start
+    source = steps.copy()
+    source[chained] = partner[chained] - start
+    perm[start : start + count] = moved[_follow(source)]
+    last = np.append(~repeat, True)  # the last step of each group
+    perm[grouped[last]] = order[last] + start
+
+
+def _group_steps(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The steps ``t`` of a block grouped by ``keys[t]`` (in ``[0, 2**49)``), in step order
+    within a group: ``(order, grouped, repeat)``, the steps in that order, their keys, and
+    whether ``order[g + 1]`` has the key of ``order[g]``. One sort of key-and-step integers."""
+    key = keys << _STEPS_SHIFT
+    key |= np.arange(keys.size)
+    key.sort()
+    grouped = key >> _STEPS_SHIFT
+    return key & (_STEPS - 1), grouped, grouped[1:] == grouped[:-1]
+
+
+def _follow(source: np.ndarray) -> np.ndarray:
+    """Where ``k -> source[k]`` leads, for every ``k``, until ``source[k] == k``: by pointer
+    doubling."""
+    while True:
+        further = source[source]
+        if np.array_equal(further, source):
+            return source
+        source = further
 
 
 def bernoulli_scalar(stream: TorchStream, count: int, q: float) -> np.ndarray:
