@@ -170,3 +170,19 @@ def test_every_verified_release_has_an_x86_64_golden():
         if golden["machine"] == "x86_64"
     }
     assert recorded == set(_torch_target.VERIFIED)
+
+
+def test_adjacent_releases_differ_exactly_where_a_change_lies():
+    """Two adjacent releases' x86-64 goldens differ exactly where a change of CHANGES (or the end
+    of MKL's bernoulli_) has its first new release: the changes are all there, each in its place."""
+    results = {
+        tuple(map(int, golden["torch"].split(".")[:2])): [
+            case["results"] for case in golden["cases"]
+        ]
+        for golden in map(load, GOLDENS)
+        if golden["machine"] == "x86_64" and golden["cpu"] == "amd"
+    }
+    (major, last_mkl) = _torch_target.MKL_BERNOULLI[1]
+    first_new = {*_torch_target.CHANGES.values(), (major, last_mkl + 1)}
+    for older, newer in zip(_torch_target.VERIFIED, _torch_target.VERIFIED[1:], strict=False):
+        assert (results[older] != results[newer]) is (newer in first_new), (older, newer)

@@ -178,16 +178,6 @@ def test_arm_targets_refuse_the_float32_normals_they_cannot_reproduce():
         assert flashdrop.randn(4, 4).shape == (4, 4)
 
 
-@pytest.mark.parametrize("change", sorted(_torch_target.CHANGES))
-def test_each_change_splits_the_releases_at_its_first_new_one(change):
-    """Every release before a change's first new release draws the old way, every one from it
-    on the new way: no release 2.1-2.15 is left between the two."""
-    first_new = _torch_target.CHANGES[change]
-    for release in _torch_target.VERIFIED:
-        target = flashdrop.TorchTarget("{}.{}".format(*release), "amd")
-        assert target.before(change) is (release < first_new)
-
-
 def test_float16_dropout_on_mkl_targets():
     """torch 2.1's MKL kernel has no float16 (it raises its own error after taking its word);
     2.2 and later draw MKL's mask for float16 as for float32; arm64 builds draw mt19937's."""
