@@ -157,16 +157,21 @@ def _normal(
         return _recorded(out.astype(dtype))
     count = int(np.prod(shape, dtype=np.int64))
     kind = {mx.float32: "float32", mx.float64: "float64"}.get(dtype, "half")
-    # Older releases compute float16/bfloat16 normals of 16+ elements in the dtype;
-    # arm64 builds compute the others with the C library's float math (refused)
+    # Older releases compute float16/bfloat16 normals of 16+ elements otherwise: in the dtype
+    # (2.1-2.11), in float32 with the C library's functions (2.12); arm64 builds compute the
+    # others with the C library's float math (refused)
     target = _random.get_torch_target()
-    old = count >= 16 and kind == "half" and target.before("half_normal")
-    if count >= 16 and kind != "float64" and target.cpu == "arm" and not old:
+    half = count >= 16 and kind == "half"
+    in_dtype = half and target.before("half_normal")
+    in_libm = half and not in_dtype and target.before("half_normal_avx2")
+    if count >= 16 and kind != "float64" and target.cpu == "arm" and not in_dtype:
         _checks.raise_arm_normal(target, dtype)
     with _random.torch_stream() as stream:
-        if old:
-            half = "float16" if dtype == mx.float16 else "bfloat16"
-            values = legacy.normal_fill(stream, count, half, mean, std)
+        if in_dtype:
+            name = "float16" if dtype == mx.float16 else "bfloat16"
+            values = legacy.normal_fill(stream, count, name, mean, std)
+        elif in_libm:
+            values = legacy.normal_fill_float(stream, count, mean, std)
         else:
             values = kernels.normal(stream, count, kind, mean, std)
     return _recorded(_from_compute(values, dtype, shape))

@@ -161,14 +161,28 @@ def test_every_case_of_the_golden(golden):
     )
 
 
-def test_the_releases_that_decide_have_goldens():
-    """The oldest release of the range, and the releases either side of every change between
-    releases, were each recorded from real torch. (The newest, 2.15, is not: its PyPI build
-    would not install here; docs/torch-versions.md says how it was checked.)"""
-    recorded = {tuple(map(int, load(path)["torch"].split(".")[:2])) for path in GOLDENS}
-    deciding = {_torch_target.VERIFIED[0]}
-    (major, minor) = _torch_target.MKL_BERNOULLI[1]
-    deciding |= {(major, minor), (major, minor + 1)}
-    for last_old, first_new in _torch_target.CHANGES.values():
-        deciding |= {last_old, first_new}
-    assert deciding <= recorded
+def test_every_verified_release_has_an_x86_64_golden():
+    """Each release torch mode accepts as a target, 2.1 to 2.15, was recorded from real torch on
+    x86-64, so that no target's draws rest on reasoning alone."""
+    recorded = {
+        tuple(map(int, golden["torch"].split(".")[:2]))
+        for golden in map(load, GOLDENS)
+        if golden["machine"] == "x86_64"
+    }
+    assert recorded == set(_torch_target.VERIFIED)
+
+
+def test_adjacent_releases_differ_exactly_where_a_change_lies():
+    """Two adjacent releases' x86-64 goldens differ exactly where a change of CHANGES (or the end
+    of MKL's bernoulli_) has its first new release: the changes are all there, each in its place."""
+    results = {
+        tuple(map(int, golden["torch"].split(".")[:2])): [
+            case["results"] for case in golden["cases"]
+        ]
+        for golden in map(load, GOLDENS)
+        if golden["machine"] == "x86_64" and golden["cpu"] == "amd"
+    }
+    (major, last_mkl) = _torch_target.MKL_BERNOULLI[1]
+    first_new = {*_torch_target.CHANGES.values(), (major, last_mkl + 1)}
+    for older, newer in zip(_torch_target.VERIFIED, _torch_target.VERIFIED[1:], strict=False):
+        assert (results[older] != results[newer]) is (newer in first_new), (older, newer)

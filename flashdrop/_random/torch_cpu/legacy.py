@@ -10,20 +10,24 @@ of :mod:`.kernels` do.
   (bfloat16), exact in the dtype; torch 2.13 takes 24 bits and rounds them.
 - integers: ``w % range + low`` with one word while ``range < 2**32`` (torch 2.13: ``2**28``),
   one ``random64()`` from there on.
-- normal of float16 / bfloat16, 16 elements or more: ``normal_fill<scalar_t>`` in the dtype
-  itself (torch 2.13: float32's vectorised path). Uniforms of the dtype (above) for every
-  element, then over each block of 16 the scalar Box-Muller ``normal_fill_16<scalar_t>``, every
-  operation rounded to the dtype, as c10's ``Half``/``BFloat16`` operators and their ``std::``
-  math overloads return the dtype: ``u1 = 1 - u[j]``, ``radius = sqrt(-2 * log(u1))``,
+- normal of float16 / bfloat16, 16 elements or more, before torch 2.12: ``normal_fill<scalar_t>``
+  in the dtype itself (torch 2.13: float32's vectorised path). Uniforms of the dtype (above) for
+  every element, then over each block of 16 the scalar Box-Muller ``normal_fill_16<scalar_t>``,
+  every operation rounded to the dtype, as c10's ``Half``/``BFloat16`` operators and their
+  ``std::`` math overloads return the dtype: ``u1 = 1 - u[j]``, ``radius = sqrt(-2 * log(u1))``,
   ``theta = 2 pi u2`` (computed in double, rounded through float), ``radius * cos(theta) * std +
   mean`` (and ``sin`` for ``j + 8``); when the size is not a multiple of 16, 16 fresh uniforms for
   the last 16 outputs. The functions are the C library's float ones (logf, sqrtf, cosf, sinf),
   computed here in double and rounded to float32 first: the same values wherever those are
   correctly rounded.
+- the same normals in torch 2.12: that scalar Box-Muller in float32 (the C library's functions,
+  not float32's vectorised polynomials), on float32 uniforms for the whole blocks only (as torch
+  2.13 draws them), rounded to the dtype once at the end.
 """
 
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -50,10 +54,32 @@ def _low_bits(mask: np.uint32, words: np.ndarray) -> np.ndarray:
 
 
 def normal_fill(stream: TorchStream, count: int, dtype: str, mean: float, std: float) -> np.ndarray:
-    """``normal_fill<Half or BFloat16>`` of ``count >= 16`` elements: float32 values, each
-    exactly representable in ``dtype`` (``"float16"`` or ``"bfloat16"``)."""
+    """``normal_fill<Half or BFloat16>`` of ``count >= 16`` elements (torch 2.1-2.11): float32
+    values, each exactly representable in ``dtype`` (``"float16"`` or ``"bfloat16"``)."""
     uniform = functools.partial(uniform_half, dtype=dtype)
-    data = uniform(stream, count)
+    return _filled(stream, uniform(stream, count), uniform, dtype, mean, std)
+
+
+def normal_fill_float(stream: TorchStream, count: int, mean: float, std: float) -> np.ndarray:
+    """torch 2.12's float16/bfloat16 normal of ``count >= 16`` elements, before its rounding to
+    the dtype: float32 values from the scalar Box-Muller in float32."""
+    whole = count - count % 16
+    data = np.zeros(count, np.float32)
+    data[:whole] = kernels.uniform_float(stream, whole)
+    return _filled(stream, data, kernels.uniform_float, "float32", mean, std)
+
+
+def _filled(
+    stream: TorchStream,
+    data: np.ndarray,
+    uniform: Callable[[TorchStream, int], np.ndarray],
+    dtype: str,
+    mean: float,
+    std: float,
+) -> np.ndarray:
+    """``data``'s uniforms Box-Muller'ed in ``dtype`` block by block, the last 16 outputs from 16
+    fresh ``uniform`` draws when the size is not a multiple of 16."""
+    count = data.size
     mean_d, std_d = (_rounded(np.array([value], np.float32), dtype) for value in (mean, std))
     whole = count - count % 16
     data[:whole] = _fill16(data[:whole].reshape(-1, 16), dtype, mean_d, std_d).reshape(-1)
@@ -64,7 +90,8 @@ def normal_fill(stream: TorchStream, count: int, dtype: str, mean: float, std: f
 
 
 def _fill16(u: np.ndarray, dtype: str, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """``normal_fill_16<scalar_t>`` on rows of 16 uniforms, every step rounded to ``dtype``."""
+    """``normal_fill_16<scalar_t>`` on rows of 16 uniforms, every step rounded to ``dtype``
+    (``"float16"``, ``"bfloat16"`` or ``"float32"``)."""
 
     def r(values: np.ndarray) -> np.ndarray:
         return _rounded(np.asarray(values, dtype=np.float32), dtype)
@@ -82,6 +109,8 @@ def _fill16(u: np.ndarray, dtype: str, mean: np.ndarray, std: np.ndarray) -> np.
 
 def _rounded(values: np.ndarray, dtype: str) -> np.ndarray:
     """float32 values rounded to the nearest ``dtype`` value (ties to even), as float32."""
+    if dtype == "float32":
+        return values
     if dtype == "float16":
         return values.astype(np.float16).astype(np.float32)
     bits = values.view(np.uint32).astype(np.uint64)
